@@ -1,0 +1,132 @@
+"""The one place that decides what an HTTP answer means: delivered, retry later, or permanent.
+
+The table (also in the README):
+
+| answer | outcome |
+|---|---|
+| no answer (connect error, timeout, dropped connection) | retry |
+| 2xx from Medallia | delivered |
+| 2xx from Salesforce with a JSON body whose `success` is not false | delivered |
+| 2xx from Salesforce with `"success": false` | by its error code (below); other codes permanent |
+| 2xx from Salesforce whose body is not JSON | retry (the answer cannot be trusted) |
+| Salesforce error code 10019, 10055, 10056, 10094 (any status) | retry |
+| Salesforce error code 10003, 10004, 10005, 10037, 10038 (any status) | permanent |
+| 3xx | permanent (redirects are not followed: fix base_url) |
+| 401 | retry (credentials may be refreshed or fixed) |
+| 408, 409, 425, 429 | retry, waiting at least Retry-After |
+| other 4xx | permanent |
+| 500, 502, 503, 504 and any other 5xx but 501, 505 | retry, waiting at least Retry-After |
+| 501, 505 | permanent |
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+RETRYABLE_SALESFORCE_CODES = frozenset({10019, 10055, 10056, 10094})
+PERMANENT_SALESFORCE_CODES = frozenset({10003, 10004, 10005, 10037, 10038})
+RETRYABLE_STATUSES = frozenset({401, 408, 409, 425, 429})
+PERMANENT_5XX = frozenset({501, 505})
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResult:
+    """What came back from one request: a status and body excerpt, or a network error."""
+
+    status: int | None
+    body: bytes = b""
+    retry_after: float | None = None
+    duration: float = 0.0
+    network_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """The target accepted the request."""
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Try again later; `after` is the minimum wait the target asked for, if any."""
+
+    reason: str
+    after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Permanent:
+    """Retrying cannot help; the event becomes a `rejected` dead letter."""
+
+    reason: str
+
+
+Outcome = Delivered | Retry | Permanent
+
+
+def classify(api: str, result: HttpResult) -> Outcome:
+    """Decide what `result` means for a request to `api` ("salesforce" or "medallia")."""
+    if result.status is None:
+        return Retry(f"no answer: {result.network_error or 'connection failed'}", None)
+    status = result.status
+    what = f"HTTP {status}{_excerpt(result.body)}"
+    if api == "salesforce":
+        by_code = _salesforce_code_outcome(status, result.body, what, result.retry_after)
+        if by_code is not None:
+            return by_code
+    if 200 <= status < 300:
+        return Delivered()
+    if 300 <= status < 400:
+        return Permanent(f"{what} (redirects are not followed: check the target's base_url)")
+    if status in RETRYABLE_STATUSES or (status >= 500 and status not in PERMANENT_5XX):
+        return Retry(what, result.retry_after)
+    return Permanent(what)
+
+
+def _salesforce_code_outcome(
+    status: int, body: bytes, what: str, retry_after: float | None
+) -> Outcome | None:
+    """Salesforce's own error codes override the status; a 2xx must say `success` plainly."""
+    document = _json_object(body)
+    if 200 <= status < 300 and document is None:
+        return Retry(f"{what} (a 2xx whose body is not a JSON object cannot be trusted)")
+    if document is None:
+        return None
+    code = _error_code(document)
+    if code in RETRYABLE_SALESFORCE_CODES:
+        return Retry(f"{what} (Salesforce error {code}, retryable)", retry_after)
+    if code in PERMANENT_SALESFORCE_CODES:
+        return Permanent(f"{what} (Salesforce error {code})")
+    if document.get("success") is False:
+        return Permanent(f"{what} (Salesforce answered success: false)")
+    return None
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _error_code(document: dict[str, Any]) -> int | None:
+    for key in ("code", "errorCode", "apiErrorCode"):
+        raw = document.get(key)
+        if isinstance(raw, bool):
+            continue
+        if isinstance(raw, int):
+            return raw
+        if isinstance(raw, str) and raw.strip().isdigit():
+            return int(raw.strip())
+    nested = document.get("errorDetail") or document.get("errors")
+    return _error_code(nested) if isinstance(nested, dict) else None
+
+
+def _excerpt(body: bytes, limit: int = 300) -> str:
+    text = body[:limit].decode("utf-8", "replace").strip()
+    if not text:
+        return ""
+    text = " ".join(text.split())
+    return f": {text}{'…' if len(body) > limit else ''}"

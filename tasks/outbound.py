@@ -1,0 +1,47 @@
+"""What a translator produces: descriptions of HTTP requests, and the ways it can decline."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Ids the relay makes are uuid5 under this namespace, so that a repeated attempt sends the same
+# ids and the target can recognise a retry of something it already stored.
+RELAY_NAMESPACE = uuid.UUID("5f0c9a3e-6d0b-4f5e-9a51-6b3d2f1c7e11")
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundRequest:
+    """One HTTP request to a target, without its authentication (the transport adds that)."""
+
+    api: str
+    endpoint: str
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+    message_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """The target kind has no use for this status; the event is counted, not sent."""
+
+    reason: str
+
+
+class NotDeliverable(ValueError):
+    """The event passed the schema but cannot be expressed in this target's API."""
+
+
+def stable_id(*parts: str) -> str:
+    """A UUID derived from `parts`: the same event always yields the same id."""
+    return str(uuid.uuid5(RELAY_NAMESPACE, "\x1f".join(parts)))
+
+
+def dump_json(value: Any) -> bytes:
+    """Compact UTF-8 JSON, the form both APIs accept."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()

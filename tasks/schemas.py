@@ -1,0 +1,173 @@
+"""The producers' contract: a marshmallow schema that turns raw JSON into an `Event`.
+
+Every rule of the event table in PRODUCT.md lives here, so that a producer who breaks the
+contract gets one message per field saying what is wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
+
+from tasks.events import FAILURE_STATUSES, STATUSES, Event, EventError
+
+# Epoch values at or above this are milliseconds: 1e11 seconds is the year 5138, 1e11 ms is 1973.
+_MS_THRESHOLD = 100_000_000_000
+# Nothing happened before 2000 or after 2200 in this business; anything else is a unit mistake.
+_MIN_MS = 946_684_800_000
+_MAX_MS = 7_258_118_400_000
+
+
+def _epoch_to_ms(value: float) -> int:
+    if not math.isfinite(value) or value < 0:
+        raise ValidationError("Must be a positive epoch time in seconds or milliseconds.")
+    ms = value if value >= _MS_THRESHOLD else value * 1000
+    if not _MIN_MS <= ms <= _MAX_MS:
+        raise ValidationError(
+            "Epoch time out of range (expected a time between 2000 and 2200 in seconds or ms)."
+        )
+    return int(ms)
+
+
+class OccurredAt(fields.Field[int]):
+    """ISO-8601 with a UTC offset, or epoch seconds / milliseconds; loads as epoch ms."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool):
+            raise ValidationError("Must be an ISO-8601 time with offset or an epoch number.")
+        if isinstance(value, int | float):
+            return _epoch_to_ms(value)
+        if not isinstance(value, str) or not value.strip():
+            raise ValidationError("Must be an ISO-8601 time with offset or an epoch number.")
+        text = value.strip()
+        if text.isascii() and text.isdigit():
+            return _epoch_to_ms(int(text))
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValidationError(f"Not an ISO-8601 time: {text[:40]!r}.") from None
+        if parsed.tzinfo is None or parsed.utcoffset() is None:
+            raise ValidationError("ISO-8601 time needs a UTC offset (e.g. 'Z' or '+02:00').")
+        return _epoch_to_ms(parsed.timestamp() * 1000)
+
+
+class ErrorCode(fields.Field[int | str]):
+    """An integer or a non-empty string, never a boolean."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int | str:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValidationError("Must be an integer or a string.")
+        if isinstance(value, str) and not value.strip():
+            raise ValidationError("Must not be empty.")
+        if isinstance(value, str) and len(value) > 100:
+            raise ValidationError("Longer than maximum length 100.")
+        return value
+
+
+def _text(max_len: int, **kwargs: Any) -> fields.String:
+    return fields.String(validate=validate.Length(min=1, max=max_len), **kwargs)
+
+
+class ErrorSchema(Schema):
+    """The failure reason attached to failed/undelivered events."""
+
+    class Meta:
+        unknown = RAISE
+
+    code = ErrorCode(required=True)
+    name = _text(200, required=True)
+    message = _text(2000, load_default=None)
+
+
+class EventSchema(Schema):
+    """The canonical delivery event; unknown fields are refused."""
+
+    class Meta:
+        unknown = RAISE
+
+    event_id = _text(200, required=True)
+    target = _text(100, required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    message_ids = fields.List(_text(255), required=True, validate=validate.Length(min=1, max=100))
+    channel = _text(255, required=True)
+    recipient = _text(240, required=True)
+    conversation_id = _text(240, load_default=None)
+    occurred_at = OccurredAt(required=True)
+    error = fields.Nested(ErrorSchema, load_default=None)
+
+    @validates_schema
+    def _error_matches_status(self, data: dict[str, Any], **kwargs: Any) -> None:
+        status, error = data.get("status"), data.get("error")
+        if status in FAILURE_STATUSES and error is None:
+            raise ValidationError(f"Required when status is {status!r}.", "error")
+        if status not in FAILURE_STATUSES and status is not None and error is not None:
+            raise ValidationError(
+                f"Only allowed when status is 'failed' or 'undelivered', not {status!r}.", "error"
+            )
+
+    @post_load
+    def _make_event(self, data: dict[str, Any], **kwargs: Any) -> Event:
+        err = data["error"]
+        return Event(
+            event_id=data["event_id"],
+            target=data["target"],
+            status=data["status"],
+            message_ids=tuple(data["message_ids"]),
+            channel=data["channel"],
+            recipient=data["recipient"],
+            occurred_ms=data["occurred_at"],
+            conversation_id=data["conversation_id"],
+            error=EventError(**err) if err is not None else None,
+        )
+
+
+_SCHEMA = EventSchema()
+
+
+class InvalidEvent(ValueError):
+    """The event breaks the producers' contract; `messages` maps field → problems."""
+
+    def __init__(self, messages: dict[str, Any]) -> None:
+        self.messages = messages
+        super().__init__(format_problems(messages))
+
+
+def format_problems(messages: Any, prefix: str = "") -> str:
+    """Flatten marshmallow's nested error dict into 'field: problem; field: problem'."""
+    if isinstance(messages, dict):
+        parts = [
+            # marshmallow files whole-object problems under "_schema": name the object instead.
+            format_problems(v, prefix if k == "_schema" else f"{prefix}{k}.")
+            for k, v in messages.items()
+        ]
+        return "; ".join(p for p in parts if p)
+    if isinstance(messages, list):
+        label = prefix.rstrip(".") or "event"
+        return "; ".join(
+            format_problems(m, prefix) if isinstance(m, dict) else f"{label}: {str(m).rstrip('.')}"
+            for m in messages
+        )
+    return f"{prefix.rstrip('.') or 'event'}: {str(messages).rstrip('.')}"
+
+
+def load_event(raw: Any) -> Event:
+    """Validate one raw event (already JSON-decoded); raise `InvalidEvent` on any problem."""
+    if not isinstance(raw, dict):
+        kind = "null" if raw is None else type(raw).__name__
+        raise InvalidEvent({"_schema": [f"An event must be a JSON object, not {kind}."]})
+    try:
+        event: Event = _SCHEMA.load(raw)
+    except ValidationError as exc:
+        raise InvalidEvent(exc.normalized_messages()) from None  # type: ignore[no-untyped-call]
+    return event

@@ -1,0 +1,159 @@
+"""Salesforce Interaction Service API: MessageDeliveryFailed interactions and acknowledgements.
+
+Follows shared/apis/salesforce-message-delivery-failed.txt with the corrections in PRODUCT.md:
+`timestamp` is epoch ms, `errorCode` a string, exactly one interaction per request, and the
+acknowledgement body as the vendor's OpenAPI file has it (including its "acknowledgment" key).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tasks.events import Event
+from tasks.outbound import NotDeliverable, OutboundRequest, Skip, dump_json, stable_id
+from tasks.targets.base import join_url, required_text
+
+ACKS_PER_REQUEST = 25
+_ORG_ID = re.compile(r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$")
+_ACK_TYPES = {"delivered": "Delivered", "read": "Read"}
+
+
+@dataclass(frozen=True, slots=True)
+class SalesforceOptions:
+    """The target-table keys a Salesforce target needs."""
+
+    base_url: str
+    org_id: str
+    authorization_context: str
+
+
+class SalesforceKind:
+    """Registry entry for `kind = "salesforce"`."""
+
+    name = "salesforce"
+    auth_types = frozenset({"bearer"})
+
+    def parse_options(
+        self, table: Mapping[str, Any], where: str
+    ) -> tuple[SalesforceOptions, list[str]]:
+        problems: list[str] = []
+        org_id = required_text(table, "org_id", where, problems)
+        if org_id and not _ORG_ID.match(org_id):
+            problems.append(f"{where}.org_id: must be a 15- or 18-character Salesforce org id")
+        context = required_text(table, "authorization_context", where, problems)
+        options = SalesforceOptions(
+            base_url=str(table.get("base_url", "")),
+            # The API wants the 15-character form; an 18-character id only adds a checksum.
+            org_id=org_id[:15],
+            authorization_context=context,
+        )
+        return options, problems
+
+    def translate(self, event: Event, options: Any) -> list[OutboundRequest] | Skip:
+        assert isinstance(options, SalesforceOptions)
+        if event.status in ("failed", "undelivered"):
+            return [_failure_request(event, options, mid) for mid in event.message_ids]
+        if event.status in _ACK_TYPES:
+            return _ack_requests(event, options)
+        return Skip(f"Salesforce has no delivery notice for status {event.status!r}")
+
+
+KIND = SalesforceKind()
+
+
+def _headers(options: SalesforceOptions, request_id: str, content_type: str) -> dict[str, str]:
+    return {
+        "Content-Type": content_type,
+        "OrgId": options.org_id,
+        "AuthorizationContext": options.authorization_context,
+        "RequestId": request_id,
+    }
+
+
+def _failure_request(event: Event, options: SalesforceOptions, mid: str) -> OutboundRequest:
+    assert event.error is not None  # the schema guarantees it for failure statuses
+    payload: dict[str, Any] = {
+        "id": stable_id(event.event_id, mid, "interaction"),
+        "entryType": "MessageDeliveryFailed",
+        "failedConversationEntryIdentifier": mid,
+        "recipient": {"subject": event.recipient, "role": "EndUser", "appType": "custom"},
+        "errorCode": str(event.error.code),
+    }
+    payload["errorMessage"] = event.error.message or event.error.name
+    document = {
+        "to": event.channel,
+        "from": event.recipient,
+        "interactions": [
+            {
+                "timestamp": event.occurred_ms,
+                "interactionType": "EntryInteraction",
+                "payload": payload,
+            }
+        ],
+    }
+    boundary = "relay-" + stable_id(event.event_id, mid, "boundary").replace("-", "")
+    body = (
+        (
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="json"\r\n'
+            "Content-Type: application/json\r\n\r\n"
+        ).encode()
+        + dump_json(document)
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return OutboundRequest(
+        api="salesforce",
+        endpoint="interactions",
+        method="POST",
+        url=join_url(options.base_url, "/api/v1/interactions"),
+        headers=_headers(
+            options,
+            stable_id(event.event_id, mid, "request"),
+            f"multipart/form-data; boundary={boundary}",
+        ),
+        body=body,
+        message_ids=(mid,),
+    )
+
+
+def _ack_requests(event: Event, options: SalesforceOptions) -> list[OutboundRequest]:
+    if not event.conversation_id:
+        raise NotDeliverable(
+            f"conversation_id: required for a Salesforce {event.status!r} acknowledgement"
+        )
+    ack_type = _ACK_TYPES[event.status]
+    requests = []
+    for start in range(0, len(event.message_ids), ACKS_PER_REQUEST):
+        chunk = event.message_ids[start : start + ACKS_PER_REQUEST]
+        body = {
+            "sender": {"appType": "custom", "subject": event.recipient, "role": "EndUser"},
+            "conversationIdentifier": event.conversation_id,
+            "acknowledgements": [
+                {
+                    "acknowledgementTimestamp": event.occurred_ms,
+                    "acknowledgementType": ack_type,
+                    "acknowledgedConversationEntryIdentifier": mid,
+                    "acknowledgmentCreatedConversationEntryIdentifier": stable_id(
+                        event.event_id, mid, "ack"
+                    ),
+                }
+                for mid in chunk
+            ],
+        }
+        requests.append(
+            OutboundRequest(
+                api="salesforce",
+                endpoint="acknowledgement",
+                method="POST",
+                url=join_url(options.base_url, "/api/v1/acknowledgement"),
+                headers=_headers(
+                    options, stable_id(event.event_id, *chunk, "request"), "application/json"
+                ),
+                body=dump_json(body),
+                message_ids=tuple(chunk),
+            )
+        )
+    return requests

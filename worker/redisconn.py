@@ -1,0 +1,40 @@
+"""The Redis client the relay's own state uses (retry schedule, dead letters, counters)."""
+
+from __future__ import annotations
+
+import threading
+
+import redis
+
+from worker.settings import get_settings
+
+_lock = threading.Lock()
+_clients: dict[str, redis.Redis] = {}
+
+
+def get_redis(url: str | None = None) -> redis.Redis:
+    """A shared, thread-safe client for `url` (default: REDIS_URL); strings come back decoded."""
+    url = url or get_settings().redis_url
+    with _lock:
+        client = _clients.get(url)
+        if client is None:
+            client = redis.Redis.from_url(
+                url,
+                decode_responses=True,
+                socket_timeout=10,
+                socket_connect_timeout=5,
+                health_check_interval=30,
+                retry_on_timeout=True,
+            )
+            _clients[url] = client
+        return client
+
+
+def key(*parts: str) -> str:
+    """A Redis key under the relay's prefix, e.g. key("dlq") -> "relay:dlq"."""
+    return ":".join((get_settings().key_prefix, *parts))
+
+
+def text_of(value: object) -> str:
+    """A Redis reply as text (the client decodes, but its type hints allow bytes)."""
+    return value.decode() if isinstance(value, bytes) else str(value)

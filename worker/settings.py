@@ -1,0 +1,81 @@
+"""Process-wide settings read once from the environment (12-factor), each default documented."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SystemExit(f"{name}={raw!r} is not a number") from None
+    if value < 0:
+        raise SystemExit(f"{name}={raw!r} must not be negative")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the relay reads from its environment."""
+
+    redis_url: str
+    """REDIS_URL: broker and state store. Default: redis://127.0.0.1:6379/0."""
+    config_path: str
+    """RELAY_CONFIG: path of the targets file (TOML). Default: relay.toml."""
+    sentry_dsn: str | None
+    """SENTRY_DSN: report final failures to Sentry when set."""
+    key_prefix: str
+    """RELAY_KEY_PREFIX: prefix of every Redis key the relay owns. Default: relay."""
+    queue: str
+    """RELAY_QUEUE: the Celery queue deliveries travel on. Default: relay."""
+    concurrency: int
+    """RELAY_CONCURRENCY: threads per worker process; deliveries wait on HTTP. Default: 16."""
+    prefetch: int
+    """RELAY_PREFETCH: messages reserved per thread (late acks keep them safe). Default: 4."""
+    visibility_timeout: float
+    """RELAY_VISIBILITY_TIMEOUT: seconds before Redis redelivers an unacked message. Default 3600.
+
+    No task waits inside a worker anywhere near this long: retries park in Redis instead."""
+    retry_poll_interval: float
+    """RELAY_RETRY_POLL: seconds between looks at the retry schedule. Default: 0.5."""
+    retry_lease: float
+    """RELAY_RETRY_LEASE: seconds a claimed retry is hidden before another worker may take it
+    back (covers a worker dying between claiming and re-queueing). Default: 60."""
+    dedup_window: float
+    """RELAY_DEDUP_WINDOW: seconds a delivered event_id is remembered. Default: 86400."""
+    dlq_max_size: int
+    """RELAY_DLQ_MAX_SIZE: dead letters kept at most; the oldest go first. Default: 100000."""
+    dlq_max_age: float
+    """RELAY_DLQ_MAX_AGE: seconds a dead letter is kept. Default: 2592000 (30 days)."""
+    max_event_bytes: int
+    """RELAY_MAX_EVENT_BYTES: a pushed event larger than this is refused. Default: 65536."""
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once."""
+    env = os.environ.get
+    return Settings(
+        redis_url=env("REDIS_URL") or DEFAULT_REDIS_URL,
+        config_path=env("RELAY_CONFIG") or "relay.toml",
+        sentry_dsn=env("SENTRY_DSN") or None,
+        key_prefix=env("RELAY_KEY_PREFIX") or "relay",
+        queue=env("RELAY_QUEUE") or "relay",
+        concurrency=int(_number("RELAY_CONCURRENCY", 16)) or 1,
+        prefetch=int(_number("RELAY_PREFETCH", 4)) or 1,
+        visibility_timeout=_number("RELAY_VISIBILITY_TIMEOUT", 3600.0),
+        retry_poll_interval=_number("RELAY_RETRY_POLL", 0.5) or 0.5,
+        retry_lease=_number("RELAY_RETRY_LEASE", 60.0),
+        dedup_window=_number("RELAY_DEDUP_WINDOW", 86400.0),
+        dlq_max_size=int(_number("RELAY_DLQ_MAX_SIZE", 100_000)),
+        dlq_max_age=_number("RELAY_DLQ_MAX_AGE", 30 * 86400.0),
+        max_event_bytes=int(_number("RELAY_MAX_EVENT_BYTES", 65536)),
+    )

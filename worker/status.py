@@ -1,0 +1,54 @@
+"""`relay status`: what is queued, waiting and dead, per target, read straight from Redis."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from worker.counters import Counters
+from worker.deadletters import DeadLetterStore
+from worker.redisconn import get_redis
+from worker.retryset import RetrySchedule
+from worker.settings import get_settings
+
+# kombu's Redis transport keeps priority levels in sibling lists named queue + sep + level.
+_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
+
+
+def collect_status() -> dict[str, Any]:
+    """Queue depth, retries waiting and dead letters (both by target), and outcome counts."""
+    client = get_redis()
+    queue = get_settings().queue
+    depth = sum(int(client.llen(queue + suffix)) for suffix in _PRIORITY_SUFFIXES)
+    retries: Counter[str] = Counter()
+    for envelope, _ in RetrySchedule(client).iter():
+        event = envelope.event
+        retries[str(event.get("target", "-")) if isinstance(event, dict) else "-"] += 1
+    dead: Counter[str] = Counter(str(d.target or "-") for d in DeadLetterStore(client).iter())
+    return {
+        "queue": {"name": queue, "depth": depth},
+        "retries_waiting": dict(retries),
+        "dead_letters": dict(dead),
+        "outcomes": Counters(client).snapshot(),
+    }
+
+
+def render_status(report: dict[str, Any]) -> str:
+    """The report as a small table for people."""
+    targets = sorted(
+        set(report["retries_waiting"]) | set(report["dead_letters"]) | set(report["outcomes"])
+    )
+    lines = [f"queue {report['queue']['name']!r}: {report['queue']['depth']} message(s) waiting"]
+    header = f"{'target':<24}{'retrying':>9}{'dead':>7}  outcomes"
+    lines += [header, "-" * len(header)]
+    for name in targets:
+        outcomes = ", ".join(
+            f"{k} {v}" for k, v in sorted(report["outcomes"].get(name, {}).items())
+        )
+        lines.append(
+            f"{name:<24}{report['retries_waiting'].get(name, 0):>9}"
+            f"{report['dead_letters'].get(name, 0):>7}  {outcomes or '-'}"
+        )
+    if not targets:
+        lines.append("(nothing yet)")
+    return "\n".join(lines)
