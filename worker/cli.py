@@ -130,3 +130,7 @@ def _safe_url() -> str:
         scheme, _, rest = url.partition("://")
         return f"{scheme}://***@{rest.rpartition('@')[2]}"
     return url
+
+
+if __name__ == "__main__":
+    main()

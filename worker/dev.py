@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from worker.processes import start_worker, stop_group, worker_argv
 from worker.samples import DEV_CONFIG, sample_events
 from worker.settings import get_settings
 
@@ -53,7 +52,7 @@ def run_dev(duration: float | None) -> int:
     try:
         return _demo(sandbox, worker, duration)
     finally:
-        _stop(worker)
+        stop_group(worker)
         sandbox.stop()
         if local_redis is not None:
             local_redis.stop()
@@ -112,26 +111,8 @@ def _wait_settled(expected: int, worker: subprocess.Popen[bytes]) -> bool:
 
 
 def _start_worker(log_path: Path) -> subprocess.Popen[bytes]:
-    log = open(log_path, "wb")  # noqa: SIM115 (the child process owns it)
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "worker",
-            "worker",
-            "--loglevel=INFO",
-            "-n",
-            f"relay-dev-{os.getpid()}@%h",
-            "-Q",
-            get_settings().queue,
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=dict(os.environ),
-        start_new_session=True,
-    )
+    argv = worker_argv(get_settings().queue, f"relay-dev-{os.getpid()}", "--loglevel=INFO")
+    return start_worker(argv, log_path, os.environ)
 
 
 def _wait(worker: subprocess.Popen[bytes], duration: float | None) -> None:
@@ -141,13 +122,3 @@ def _wait(worker: subprocess.Popen[bytes], duration: float | None) -> None:
     print("relay dev: running; push more with `relay push FILE` in another shell. Ctrl-C stops.")
     with contextlib.suppress(KeyboardInterrupt):
         worker.wait()
-
-
-def _stop(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is None:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()

@@ -69,10 +69,10 @@ class LocalRedis:
             "--loglevel",
             "warning",
         ]
-        log = open(os.path.join(self.dir, "redis.log"), "wb")  # noqa: SIM115 (child owns it)
-        self.process = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        with open(os.path.join(self.dir, "redis.log"), "wb") as log:  # the child keeps its fd
+            self.process = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + timeout
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
         try:

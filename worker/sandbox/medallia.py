@@ -2,130 +2,36 @@
 
 The checks follow the vendor document as corrected by PRODUCT.md: `time` in epoch seconds, an
 integer `error.code`, `error` present exactly for failed/undelivered, and no `watermark`. The
-generic JSON-shape helpers at the top are shared with the Salesforce module, which imports them.
+generic JSON-shape checks are in `worker.sandbox.checks`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import http
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-Checked = tuple[Any, list[str]]
+from worker.sandbox.checks import (
+    Checked,
+    bearer_problem,
+    check_json,
+    describe,
+    epoch_problems,
+    equal_problems,
+    is_int,
+    json_content_type_problems,
+    key_problems,
+    lower_headers,
+    status_phrase,
+    text_problems,
+    with_auth,
+)
 
-# Epoch bounds (inclusive start, exclusive end): plausible dates between 2001 and 2286, and far
-# enough apart that a value in the wrong unit can be named as such.
-EPOCH_RANGES = {"milliseconds": (10**12, 10**13), "seconds": (10**9, 10**10)}
 STATUSES = ("failed", "sent", "delivered", "undelivered")
 # The vendor requires an `error` object for exactly these statuses.
 ERROR_STATUSES = ("failed", "undelivered")
-
-
-def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Index headers by lower-case name, since HTTP header names are case-insensitive."""
-    return {name.lower(): value for name, value in headers.items()}
-
-
-def describe(value: Any) -> str:
-    """Name a JSON value's type and show it, for problem sentences."""
-    kinds = {bool: "a boolean", str: "a string", int: "an integer", float: "a number"}
-    kinds.update({list: "an array", dict: "an object", type(None): "null"})
-    shown = json.dumps(value)
-    return f"{kinds.get(type(value), type(value).__name__)} {shown[:60]}"
-
-
-def is_int(value: Any) -> bool:
-    """Tell a JSON integer apart, rejecting booleans although Python counts them as ints."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def load_json(raw: bytes, where: str) -> Checked:
-    """Parse UTF-8 JSON strictly: no NaN/Infinity and no repeated keys, which servers reject."""
-
-    def no_constants(name: str) -> Any:
-        raise ValueError(f"{name} is not JSON")
-
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [key for key, _ in pairs]
-        repeated = sorted({key for key in keys if keys.count(key) > 1})
-        if repeated:
-            raise ValueError(f"repeated key(s) {', '.join(repeated)}")
-        return dict(pairs)
-
-    try:
-        text = raw.decode("utf-8")
-        return json.loads(text, parse_constant=no_constants, object_pairs_hook=no_duplicates), []
-    except ValueError as exc:
-        return None, [f"{where} is not valid UTF-8 JSON: {exc}"]
-
-
-def key_problems(
-    obj: Any, where: str, required: Iterable[str], optional: Iterable[str] = ()
-) -> list[str]:
-    """Check that `obj` is an object holding every required key and nothing unexpected."""
-    if not isinstance(obj, dict):
-        return [f"{where or 'the body'} must be an object, got {describe(obj)}"]
-    prefix = f"{where}." if where else ""
-    required = list(required)
-    allowed = set(required) | set(optional)
-    problems = [f"{prefix}{key} is required" for key in required if key not in obj]
-    problems += [f"{prefix}{key} is not allowed here" for key in obj if key not in allowed]
-    return problems
-
-
-def text_problems(value: Any, where: str, max_len: int | None = None) -> list[str]:
-    """Check for a non-empty string, optionally no longer than `max_len` characters."""
-    if not isinstance(value, str) or not value:
-        return [f"{where} must be a non-empty string, got {describe(value)}"]
-    if max_len is not None and len(value) > max_len:
-        return [f"{where} must be at most {max_len} characters, got {len(value)}"]
-    return []
-
-
-def equal_problems(value: Any, where: str, expected: Any) -> list[str]:
-    """Check for one exact value."""
-    if value == expected and type(value) is type(expected):
-        return []
-    return [f"{where} must be {json.dumps(expected)}, got {describe(value)}"]
-
-
-def epoch_problems(value: Any, where: str, unit: str) -> list[str]:
-    """Check for an integer epoch timestamp in `unit`, naming the likely unit mix-up."""
-    if not is_int(value):
-        return [f"{where} must be an integer in epoch {unit}, got {describe(value)}"]
-    low, high = EPOCH_RANGES[unit]
-    if low <= value < high:
-        return []
-    for other, (other_low, other_high) in EPOCH_RANGES.items():
-        if other != unit and other_low <= value < other_high:
-            return [f"{where} must be in epoch {unit}, got {value}, which is in epoch {other}"]
-    return [f"{where} must be in epoch {unit} (from {low} to {high}), got {value}"]
-
-
-def bearer_problem(headers: Mapping[str, str], expected: str | None = None) -> str | None:
-    """Check `Authorization: Bearer <token>`, against `expected` when a token is configured."""
-    value = lower_headers(headers).get("authorization")
-    if value is None:
-        return "header Authorization is missing; send 'Authorization: Bearer <token>'"
-    scheme, _, token = value.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return "header Authorization must be 'Bearer <token>' with a non-empty token"
-    if expected is not None and token.strip() != expected:
-        return "header Authorization holds a bearer token that is not the configured one"
-    return None
-
-
-def json_content_type_problems(headers: Mapping[str, str], name: str) -> list[str]:
-    """Check for `application/json`, allowing only a UTF-8 charset, since JSON is UTF-8."""
-    content_type = lower_headers(headers).get("content-type", "")
-    media_type, _, params = content_type.partition(";")
-    charset = params.strip().lower().replace('"', "")
-    if media_type.strip().lower() == "application/json" and charset in ("", "charset=utf-8"):
-        return []
-    return [f"header {name} must be application/json, got {content_type or None!r}"]
 
 
 def auth_problem(
@@ -257,10 +163,7 @@ def check_messages(
     """
     problems = [p for p in [auth_problem(headers, body, None, hub_secret)] if p]
     problems += _header_problems(headers)
-    data, json_problems = load_json(body, "the body")
-    if json_problems:
-        return None, problems + json_problems
-    return data, problems + messages_body_problems(data)
+    return check_json(body, "the body", problems, messages_body_problems)
 
 
 def check_request(
@@ -271,11 +174,8 @@ def check_request(
     hub_secret: str | None = None,
 ) -> tuple[Any, list[str], str | None]:
     """Check a request as the sandbox does: its JSON, every problem, and any auth problem."""
-    data, problems = check_messages(headers, body, hub_secret=hub_secret)
-    auth = auth_problem(headers, body, token, hub_secret)
-    if auth is not None and auth not in problems:
-        problems.append(auth)
-    return data, problems, auth
+    checked = check_messages(headers, body, hub_secret=hub_secret)
+    return with_auth(checked, auth_problem(headers, body, token, hub_secret))
 
 
 def answer(
@@ -287,9 +187,6 @@ def answer(
     if status == 401:
         reason = message or "the access token is missing or not valid"
         return "text/plain; charset=utf-8", f"Unauthorized: {reason}".encode()
-    try:
-        phrase = http.HTTPStatus(status).phrase
-    except ValueError:
-        phrase = "Error"
+    phrase = status_phrase(status)
     body = {"statusCode": status, "error": phrase, "message": message or phrase}
     return "application/json", json.dumps(body).encode()

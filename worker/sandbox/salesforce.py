@@ -7,7 +7,6 @@ server.
 
 from __future__ import annotations
 
-import http
 import json
 import re
 import uuid
@@ -16,17 +15,19 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
 
-from worker.sandbox.medallia import (
+from worker.sandbox.checks import (
     Checked,
     bearer_problem,
+    check_json,
     describe,
     epoch_problems,
     equal_problems,
     json_content_type_problems,
     key_problems,
-    load_json,
     lower_headers,
+    status_phrase,
     text_problems,
+    with_auth,
 )
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -163,10 +164,7 @@ def check_interaction(headers: Mapping[str, str], body: bytes) -> Checked:
     problems += part_problems
     if raw is None:
         return None, problems
-    data, json_problems = load_json(raw, "the json part")
-    if json_problems:
-        return None, problems + json_problems
-    return data, problems + interaction_body_problems(data)
+    return check_json(raw, "the json part", problems, interaction_body_problems)
 
 
 def _acknowledgement_problems(item: Any, where: str) -> list[str]:
@@ -220,10 +218,7 @@ def check_acknowledgement(headers: Mapping[str, str], body: bytes) -> Checked:
     """Check a `POST /api/v1/acknowledgement` request; give its parsed JSON and problems."""
     problems = _header_problems(headers)
     problems += json_content_type_problems(headers, "Content-Type")
-    data, json_problems = load_json(body, "the body")
-    if json_problems:
-        return None, problems + json_problems
-    return data, problems + acknowledgement_body_problems(data)
+    return check_json(body, "the body", problems, acknowledgement_body_problems)
 
 
 def check_request(
@@ -238,11 +233,7 @@ def check_request(
     `token` is the configured bearer token, if any; `hub_secret` is unused (Medallia only).
     """
     check = check_interaction if endpoint == "interactions" else check_acknowledgement
-    data, problems = check(headers, body)
-    auth = bearer_problem(headers, token)
-    if auth is not None and auth not in problems:
-        problems.append(auth)
-    return data, problems, auth
+    return with_auth(check(headers, body), bearer_problem(headers, token))
 
 
 def answer(endpoint: str, status: int, data: Any, message: str | None = None) -> tuple[str, bytes]:
@@ -274,8 +265,5 @@ def _payload_id(data: Any) -> str | None:
 
 
 def _reason(status: int) -> str:
-    try:
-        phrase = http.HTTPStatus(status).phrase
-    except ValueError:
-        phrase = "Error"
+    phrase = status_phrase(status)
     return f"{phrase}. Try again later." if status in (429, 500, 502, 503, 504) else phrase

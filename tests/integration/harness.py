@@ -1,0 +1,166 @@
+"""Real processes for integration tests: a relay environment, `celery worker`s, `relay` CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from worker.counters import Counters
+from worker.deadletters import DeadLetter, DeadLetterStore
+from worker.processes import start_worker, stop_group, worker_argv
+from worker.retryset import RetrySchedule
+from worker.settings import get_settings
+
+CONFIG = """\
+[retry]
+base_delay = 0.2
+max_delay = 5.0
+max_attempts = 4
+max_age = 120.0
+
+[targets.sf]
+kind = "salesforce"
+base_url = "{sandbox}/salesforce"
+org_id = "00D5g000004xyzA"
+authorization_context = "Partner1_ChannelDefinition1"
+auth = {{ type = "bearer", token = "${{SF_TOKEN}}" }}
+
+[targets.md]
+kind = "medallia"
+base_url = "{sandbox}/medallia"
+channel_guid = "6f1c2a5e-0000-4000-8000-000000000001"
+auth = {{ type = "bearer", token = "${{MD_TOKEN}}" }}
+"""
+
+
+class Relay:
+    """One isolated relay (own key prefix and queue) on the shared Redis and sandbox."""
+
+    def __init__(
+        self, tmp: Path, redis_url: str, sandbox_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        tag = uuid.uuid4().hex[:8]
+        self.tmp = tmp
+        config = tmp / "relay.toml"
+        config.write_text(CONFIG.format(sandbox=sandbox_url))
+        self.env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "RELAY_CONFIG": str(config),
+            "RELAY_KEY_PREFIX": f"t-{tag}",
+            "RELAY_QUEUE": f"q-{tag}",
+            "RELAY_RETRY_POLL": "0.1",
+            "RELAY_RETRY_LEASE": "5",
+            "SF_TOKEN": "sf-test-token",
+            "MD_TOKEN": "md-test-token",
+        }
+        for name in ("REDIS_URL", "RELAY_CONFIG", "RELAY_KEY_PREFIX", "RELAY_QUEUE"):
+            monkeypatch.setenv(name, self.env[name])
+        get_settings.cache_clear()
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    # processes ------------------------------------------------------------------------------
+
+    def start_worker(self, name: str = "w") -> subprocess.Popen[bytes]:
+        """A real `celery -A worker worker` in its own process group; waits until it is ready."""
+        log_path = self.tmp / f"{name}-{len(self.workers)}.log"
+        argv = worker_argv(
+            self.env["RELAY_QUEUE"], f"{name}-{uuid.uuid4().hex[:6]}", "-c", "4", "-l", "INFO"
+        )
+        process = start_worker(argv, log_path, self.env)
+        self.workers.append(process)
+        wait_for(
+            lambda: b" ready." in log_path.read_bytes() or process.poll() is not None,
+            30,
+            f"worker {name} to start",
+        )
+        assert process.poll() is None, log_path.read_text()
+        return process
+
+    def kill_worker(self, process: subprocess.Popen[bytes]) -> None:
+        """SIGKILL the worker's whole process group, as a crash or OOM kill would."""
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for process in self.workers:
+            stop_group(process)
+
+    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run the `relay` command line with this relay's environment."""
+        return subprocess.run(
+            [sys.executable, "-m", "worker.cli", *args],
+            input=stdin,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    def push(self, *events: Any) -> subprocess.CompletedProcess[str]:
+        lines = "\n".join(e if isinstance(e, str) else json.dumps(e) for e in events) + "\n"
+        result = self.cli("push", "-", stdin=lines)
+        return result
+
+    # state ----------------------------------------------------------------------------------
+
+    def dead_letters(self) -> list[DeadLetter]:
+        return list(DeadLetterStore().iter())
+
+    def counts(self, target: str) -> dict[str, int]:
+        return Counters().snapshot().get(target, {})
+
+    def retries_waiting(self) -> int:
+        return RetrySchedule().count()
+
+    def settled(self, expected: int) -> bool:
+        """True once `expected` events reached a final outcome and nothing waits to retry."""
+        snapshot = Counters().snapshot()
+        final = sum(
+            n
+            for counts in snapshot.values()
+            for k, n in counts.items()
+            if k in ("delivered", "skipped", "duplicate") or k.startswith("dead:")
+        )
+        return final >= expected and self.retries_waiting() == 0
+
+    def wait_settled(self, expected: int, timeout: float = 30) -> None:
+        wait_for(lambda: self.settled(expected), timeout, f"{expected} event(s) to settle")
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def event(target: str, status: str, *mids: str, **extra: Any) -> dict[str, Any]:
+    """A valid canonical event for `target` ("sf" or "md")."""
+    base: dict[str, Any] = {
+        "event_id": f"ev-{uuid.uuid4().hex[:12]}",
+        "target": target,
+        "status": status,
+        "message_ids": list(mids) or [f"m-{uuid.uuid4().hex[:10]}"],
+        "channel": "72a6a4ec-acbc-44f6-b2b9-e444248ca843" if target == "sf" else "page-1",
+        "recipient": "+4915112345678",
+        "occurred_at": "2026-11-23T10:00:00+00:00",
+    }
+    if target == "sf" and status in ("delivered", "read"):
+        base["conversation_id"] = "c0a8e9f2-0000-4000-8000-00000000c0de"
+    if status in ("failed", "undelivered"):
+        base["error"] = {"code": 207, "name": "Unavailable", "message": "Unable to deliver"}
+    return {**base, **extra}
