@@ -18,6 +18,9 @@ from tasks.targets.base import join_url, required_text
 
 _INTEGER = re.compile(r"^[+-]?\d{1,18}$")
 _GUID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+# A "+"-prefixed phone number written with separators ("+49 151 1234-5678").
+_FORMATTED_PHONE = re.compile(r"^\+[\d\s().-]+$")
+_SEPARATORS = re.compile(r"[\s().-]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +51,7 @@ class MedalliaKind:
         if event.status == "read":
             return Skip("Medallia receipts have no 'read' status")
         messaging: dict[str, Any] = {
-            "sender": {"id": event.recipient},
+            "sender": {"id": sender_id(event.recipient)},
             "recipient": {"id": event.channel},
             "delivery": {"mids": list(event.message_ids), "status": event.status},
         }
@@ -82,6 +85,13 @@ class MedalliaKind:
 
 
 KIND = MedalliaKind()
+
+
+def sender_id(recipient: str) -> str:
+    """Medallia wants phone numbers in E.164: drop the separators of a formatted "+" number."""
+    if _FORMATTED_PHONE.match(recipient):
+        return _SEPARATORS.sub("", recipient)
+    return recipient
 
 
 def medallia_error_code(code: int | str) -> int:

@@ -19,6 +19,7 @@ from tasks.targets.base import join_url, required_text
 ACKS_PER_REQUEST = 25
 _ORG_ID = re.compile(r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$")
 _ACK_TYPES = {"delivered": "Delivered", "read": "Read"}
+MAX_ADDRESS = 240  # the API's limit on `to` (channel address identifier)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,8 @@ class SalesforceKind:
     def translate(self, event: Event, options: Any) -> list[OutboundRequest] | Skip:
         assert isinstance(options, SalesforceOptions)
         if event.status in ("failed", "undelivered"):
+            if len(event.channel) > MAX_ADDRESS:
+                raise NotDeliverable(f"channel: Salesforce allows at most {MAX_ADDRESS} characters")
             return [_failure_request(event, options, mid) for mid in event.message_ids]
         if event.status in _ACK_TYPES:
             return _ack_requests(event, options)

@@ -278,3 +278,22 @@ def test_parse_options_reports_bad_channel_guid(guid: Any, fragment: str) -> Non
     # then exactly one problem names it
     assert len(problems) == 1
     assert fragment in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("recipient", "sender_id"),
+    [
+        pytest.param("+49 151 1234-5678", "+4915112345678", id="spaces-and-dash"),
+        pytest.param("+(1) 555.123.4567", "+15551234567", id="brackets-and-dots"),
+        pytest.param("+4915112345678", "+4915112345678", id="already-e164"),
+        pytest.param("4915112345678", "4915112345678", id="channel-id-left-alone"),
+        pytest.param("user@example.com", "user@example.com", id="email-left-alone"),
+    ],
+)
+def test_formatted_phone_numbers_are_sent_in_e164(recipient: str, sender_id: str) -> None:
+    # given an event whose recipient is written for people
+    # when it is translated
+    request = only_request(KIND.translate(event(recipient=recipient), OPTIONS))
+
+    # then the sender id is the E.164 form the vendor page requires
+    assert json.loads(request.body)["entry"][0]["messaging"][0]["sender"]["id"] == sender_id

@@ -433,3 +433,12 @@ def test_parse_options_reports_bad_table(change: dict[str, Any], fragment: str) 
     # then exactly one problem names the key
     assert len(problems) == 1
     assert fragment in problems[0]
+
+
+def test_a_channel_longer_than_the_api_allows_is_not_deliverable() -> None:
+    # given a failure whose channel address is longer than Salesforce's 240 characters
+    too_long = event(status="failed", channel="c" * 241)
+
+    # when it is translated, then it is refused with the field named
+    with pytest.raises(NotDeliverable, match="channel"):
+        KIND.translate(too_long, OPTIONS)
