@@ -23,8 +23,9 @@ app.conf.update(
     # messages return to the queue (celery #1628).
     task_acks_late=True,
     task_reject_on_worker_lost=True,
-    # An unexpected failure (Redis gone mid-task) must not ack: the message comes back later.
-    task_acks_on_failure_or_timeout=False,
+    # A dead letter is a task failure that was handled: ack it. (Redis trouble is a Reject
+    # with requeue, never a plain failure; see tasks.deliver.)
+    task_acks_on_failure_or_timeout=True,
     worker_cancel_long_running_tasks_on_connection_loss=True,
     # Deliveries wait on HTTP, not CPU: threads, and a few messages reserved per thread.
     worker_pool="threads",
@@ -39,8 +40,8 @@ app.conf.update(
 )
 
 
-class RetryPumpStep(bootsteps.StartStopStep):  # type: ignore[misc]
-    """Runs the retry pump inside every worker, so parked retries need no extra process."""
+class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
+    """Runs the retry pump and the metrics server inside every worker (no extra processes)."""
 
     requires = ("celery.worker.components:Pool",)
 
@@ -49,10 +50,12 @@ class RetryPumpStep(bootsteps.StartStopStep):  # type: ignore[misc]
         self.pump: Any = None
 
     def start(self, worker: Any) -> None:
+        from worker.metrics import start_metrics_server
         from worker.publish import publish_envelopes
         from worker.pump import RetryPump
         from worker.retryset import RetrySchedule
 
+        start_metrics_server(settings.metrics_port)
         self.pump = RetryPump(
             RetrySchedule(), publish_envelopes, settings.retry_poll_interval, settings.retry_lease
         )
@@ -63,17 +66,21 @@ class RetryPumpStep(bootsteps.StartStopStep):  # type: ignore[misc]
             self.pump.stop()
 
 
-app.steps["worker"].add(RetryPumpStep)
+app.steps["worker"].add(RelayStep)
 
 
 @worker_init.connect  # type: ignore[untyped-decorator]
 def _check_config(**_: Any) -> None:
     """Refuse to start on a bad configuration, listing every problem, before any event."""
+    from worker import logs
     from worker.config import ConfigError
+    from worker.reporting import init_sentry
     from worker.runtime import get_relay
 
+    logs.configure(settings.log_format)
     try:
-        get_relay()
+        relay = get_relay()
     except ConfigError as exc:
         print(f"relay worker: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    init_sentry(settings.sentry_dsn, relay.config.secrets)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
-from typing import IO, Any
+from collections.abc import Callable, Iterator
+from typing import IO
 
 import click
 import redis
 
 from worker.cli_dlq import dlq
+from worker.cli_retries import retries
 from worker.config import ConfigError, load_config
 from worker.settings import get_settings
 
@@ -24,6 +28,7 @@ def main() -> None:
 
 
 main.add_command(dlq)
+main.add_command(retries)
 
 
 @main.command()
@@ -34,30 +39,34 @@ def push(source: IO[str]) -> None:
     A line that is not JSON is reported with its line number and stored as a dead letter
     (reason `invalid`). Exit status: 0 all lines queued, 1 some were not, 2 usage error.
     """
-    from worker.deadletters import DeadLetter, DeadLetterStore
-    from worker.publish import publish_events
+    from worker.ingest import push_lines
 
-    events: list[Any] = []
-    bad = 0
     try:
-        store = DeadLetterStore()
-        for number, line in enumerate(source, start=1):
-            if not line.strip():
-                continue
-            try:
-                events.append(json.loads(line))
-            except ValueError as exc:
-                bad += 1
-                message = f"line {number} is not JSON: {exc}"
-                click.echo(f"relay push: {message}", err=True)
-                store.add(DeadLetter(reason="invalid", error=message, event=line.rstrip("\n")))
-        queued = publish_events(events)
+        with _progress(source, "pushing") as advance:
+            report = push_lines(source, advance)
     except (redis.RedisError, OSError) as exc:
         raise click.ClickException(f"cannot reach Redis at {_safe_url()}: {exc}") from None
+    for problem in report.problems:
+        click.echo(f"relay push: {problem}", err=True)
+    bad = len(report.problems)
     click.echo(
-        f"queued {queued} event(s)" + (f"; {bad} line(s) dead-lettered as invalid" if bad else "")
+        f"queued {report.queued} event(s)"
+        + (f"; {bad} line(s) dead-lettered as invalid" if bad else "")
     )
     sys.exit(1 if bad else 0)
+
+
+@contextlib.contextmanager
+def _progress(source: IO[str], label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar over SOURCE's bytes, shown only to a person at a terminal."""
+    size = 0
+    with contextlib.suppress(OSError, ValueError):
+        size = os.fstat(source.fileno()).st_size
+    if not (sys.stderr.isatty() and size > 1_000_000):
+        yield lambda n: None
+        return
+    with click.progressbar(length=size, label=label, file=sys.stderr) as bar:
+        yield bar.update
 
 
 @main.command()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict
 from typing import Any
 
 import click
 
+from worker.cli_retries import print_history
 from worker.deadletters import REASONS, DeadLetter, DeadLetterStore
 from worker.masking import mask
 
@@ -66,11 +68,7 @@ def show(letter_id: str, as_json: bool) -> None:
     for name in ("id", "event_id", "target", "reason", "attempts", "status_code", "failed_at"):
         click.echo(f"{name:<12}{getattr(letter, name)}")
     click.echo(f"{'error':<12}{letter.error}")
-    for attempt in letter.history:
-        click.echo(
-            f"  attempt {attempt.get('attempt')}: {attempt.get('endpoint')} -> "
-            f"{attempt.get('status') or attempt.get('error')} in {attempt.get('duration')}s"
-        )
+    print_history(letter.history)
     event = dict(letter.event) if isinstance(letter.event, dict) else letter.event
     if isinstance(event, dict) and "recipient" in event:
         event["recipient"] = mask(event["recipient"])
@@ -96,8 +94,15 @@ def replay(letter_ids: tuple[str, ...], all_: bool, target: str | None) -> None:
                 err=True,
             )
     # Queue first, remove second: a crash in between replays twice rather than losing one.
-    publish_events(d.event for d in replayable)
-    store.remove([d.id for d in replayable])
+    show_bar = sys.stderr.isatty() and len(replayable) > 1000
+    with click.progressbar(
+        replayable, label="replaying", file=sys.stderr, hidden=not show_bar
+    ) as bar:
+        for start in range(0, len(replayable), 500):
+            chunk = replayable[start : start + 500]
+            publish_events(d.event for d in chunk)
+            store.remove([d.id for d in chunk])
+            bar.update(len(chunk))
     click.echo(f"replayed {len(replayable)} dead letter(s)")
     if len(replayable) < len(letters):
         raise SystemExit(1)

@@ -66,7 +66,7 @@ class RelayConfig:
 
     targets: Mapping[str, Target]
     retry: RetryPolicy
-    secrets: frozenset[str] = frozenset()
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)
 
 
 class ConfigError(Exception):
@@ -133,10 +133,10 @@ def _substitute(
     missing = [m for m in _ENV_REF.findall(value) if m not in environ]
     for name in missing:
         problems.append(f"{where}: environment variable {name} is not set")
-    result = _ENV_REF.sub(lambda m: environ.get(m.group(1), ""), value)
+    result = Secret(_ENV_REF.sub(lambda m: environ.get(m.group(1), ""), value))
     if result and where.rsplit(".", 1)[-1] in _SECRET_KEYS:
         secrets.add(result)
-    return Secret(result)
+    return result
 
 
 def _target(name: str, table: Any, defaults: RetryPolicy, problems: list[str]) -> Target | None:
@@ -161,7 +161,12 @@ def _target(name: str, table: Any, defaults: RetryPolicy, problems: list[str]) -
         problems.append(f"{where}.{key}: unknown key for a {kind.name} target")
     auth = _auth(table.get("auth"), f"{where}.auth", kind.auth_types, problems)
     timeout = _positive(table.get("timeout", DEFAULT_TIMEOUT), f"{where}.timeout", problems)
-    retry = _retry_policy(table.get("retry", {}), f"{where}.retry", defaults, problems)
+    # Without a table of its own the target takes the defaults, already checked once.
+    retry = (
+        _retry_policy(table["retry"], f"{where}.retry", defaults, problems)
+        if "retry" in table
+        else defaults
+    )
     return Target(name, kind.name, base_url, options, auth, timeout or DEFAULT_TIMEOUT, retry)
 
 
@@ -182,7 +187,7 @@ def _auth(value: Any, where: str, allowed: frozenset[str], problems: list[str]) 
         problems.append(f'{where}: required, e.g. {{ type = "bearer", token = "${{TOKEN}}" }}')
         return AuthConfig("none")
     kind = value.get("type")
-    if kind not in allowed or kind not in _AUTH_KEYS:
+    if not isinstance(kind, str) or kind not in allowed or kind not in _AUTH_KEYS:
         problems.append(f"{where}.type: must be one of {', '.join(sorted(allowed))}, got {kind!r}")
         return AuthConfig("none")
     required, optional = _AUTH_KEYS[kind]

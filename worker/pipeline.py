@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import redis
 
@@ -18,6 +18,7 @@ from tasks.classify import Delivered, HttpResult, Outcome, Retry, classify
 from tasks.outbound import NotDeliverable, OutboundRequest, Skip
 from tasks.schemas import InvalidEvent, load_event
 from tasks.targets import TARGET_KINDS
+from worker import logs, metrics, reporting
 from worker.auth import Authenticator, AuthError, make_authenticator
 from worker.config import RelayConfig, Target
 from worker.counters import Counters, DeliveredLog
@@ -29,16 +30,45 @@ from worker.transport import send
 log = logging.getLogger("relay.pipeline")
 
 
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What became of one envelope: `done` (delivered or skipped), parked `retry`, or `dead`."""
+
+    state: Literal["done", "retry", "dead"]
+    summary: str
+    due: float | None = None
+
+
+@dataclass(slots=True)
+class _Attempt:
+    request: OutboundRequest
+    outcome: Outcome
+    result: HttpResult
+
+
 @dataclass
 class _Tally:
     """Message ids of one attempt, sorted by what happened to them."""
 
+    attempts: list[_Attempt] = field(default_factory=list)
     delivered: list[str] = field(default_factory=list)
     retry: list[str] = field(default_factory=list)
     retry_after: float | None = None
-    retry_reason: str = ""
-    retry_status: int | None = None
-    rejected: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    last_retry: _Attempt | None = None
+    rejected: dict[str, _Attempt] = field(default_factory=dict)
+
+    def add(self, attempt: _Attempt) -> None:
+        self.attempts.append(attempt)
+        ids = list(attempt.request.message_ids)
+        if isinstance(attempt.outcome, Delivered):
+            self.delivered += ids
+        elif isinstance(attempt.outcome, Retry):
+            self.retry += ids
+            self.last_retry = attempt
+            if attempt.outcome.after is not None:
+                self.retry_after = max(self.retry_after or 0.0, attempt.outcome.after)
+        else:
+            self.rejected.update(dict.fromkeys(ids, attempt))
 
 
 class Relay:
@@ -52,8 +82,8 @@ class Relay:
         self.delivered_log = DeliveredLog(client)
         self._auth: dict[str, Authenticator] = {}
 
-    def process(self, envelope: Envelope) -> str:
-        """Deliver, park or dead-letter one envelope; return a one-line summary."""
+    def process(self, envelope: Envelope) -> Settlement:
+        """Deliver, park or dead-letter one envelope."""
         try:
             event = load_event(envelope.event)
         except InvalidEvent as exc:
@@ -64,25 +94,23 @@ class Relay:
             message = f"unknown target {event.target!r} (configured targets: {known})"
             return self._dead(envelope, "unroutable", message, event.target)
         if self.delivered_log.seen(target.name, event.event_id):
-            self.counters.incr(target.name, "duplicate")
-            return f"duplicate of delivered event {event.event_id}"
+            self._count(target.name, "duplicate")
+            return Settlement("done", f"duplicate of delivered event {event.event_id}")
         try:
             plan = TARGET_KINDS[target.kind].translate(event, target.options)
         except NotDeliverable as exc:
             message = f"{exc} (target {target.name!r} is a {target.kind} target)"
             return self._dead(envelope, "invalid", message, target.name)
         if isinstance(plan, Skip):
-            self.counters.incr(target.name, "skipped")
-            return f"skipped: {plan.reason}"
+            self._count(target.name, "skipped")
+            return Settlement("done", f"skipped: {plan.reason}")
         envelope.attempts += 1
         tally = _Tally()
         for request in plan:
-            self._tally(tally, request, *self._attempt(target, request, envelope))
+            tally.add(self._attempt(target, request, envelope))
         return self._settle(envelope, target, event.event_id, tally)
 
-    def _attempt(
-        self, target: Target, request: OutboundRequest, envelope: Envelope
-    ) -> tuple[Outcome, int | None]:
+    def _attempt(self, target: Target, request: OutboundRequest, envelope: Envelope) -> _Attempt:
         auth = self._authenticator(target)
         try:
             result = send(request, auth.headers(request), target.timeout)
@@ -91,9 +119,10 @@ class Relay:
         except Exception as exc:  # a bug must cost a retry, never the event or the worker
             log.exception("unexpected error sending to %s", target.name)
             result = HttpResult(None, network_error=f"internal error: {type(exc).__name__}")
-        outcome = classify(request.api, result)
         if result.status == 401:
             auth.invalidate()
+        metrics.observe_request(target.name, request.endpoint, result.duration)
+        outcome = classify(request.api, result)
         envelope.record(
             attempt=envelope.attempts,
             endpoint=request.endpoint,
@@ -102,65 +131,65 @@ class Relay:
             duration=round(result.duration, 4),
             outcome=type(outcome).__name__.lower(),
         )
-        log.info(
-            "attempt event=%s target=%s attempt=%d endpoint=%s status=%s duration=%.3f outcome=%s",
-            _field(envelope.event, "event_id"),
-            target.name,
-            envelope.attempts,
-            request.endpoint,
-            result.status or result.network_error,
-            result.duration,
-            type(outcome).__name__,
-        )
-        return outcome, result.status
+        return _Attempt(request, outcome, result)
 
-    def _tally(
-        self, tally: _Tally, request: OutboundRequest, outcome: Outcome, status: int | None
-    ) -> None:
-        ids = list(request.message_ids)
-        if isinstance(outcome, Delivered):
-            tally.delivered += ids
-        elif isinstance(outcome, Retry):
-            tally.retry += ids
-            tally.retry_reason, tally.retry_status = outcome.reason, status
-            if outcome.after is not None:
-                tally.retry_after = max(tally.retry_after or 0.0, outcome.after)
-        else:
-            tally.rejected.update({mid: (outcome.reason, status) for mid in ids})
-
-    def _settle(self, envelope: Envelope, target: Target, event_id: str, tally: _Tally) -> str:
-        summary: list[str] = []
+    def _settle(
+        self, envelope: Envelope, target: Target, event_id: str, tally: _Tally
+    ) -> Settlement:
+        parts: list[str] = []
         if tally.delivered:
-            summary.append(f"delivered {len(tally.delivered)} message id(s)")
-        by_reason: dict[tuple[str, int | None], list[str]] = {}
-        for mid, why in tally.rejected.items():
-            by_reason.setdefault(why, []).append(mid)
-        for (reason, status), mids in by_reason.items():
-            summary.append(
-                self._dead(envelope.narrowed(mids), "rejected", reason, target.name, status)
+            parts.append(f"delivered {len(tally.delivered)} message id(s)")
+        state: Literal["done", "retry", "dead"] = "done"
+        due: float | None = None
+        groups: dict[int, tuple[_Attempt, list[str]]] = {}
+        for mid, attempt in tally.rejected.items():
+            groups.setdefault(id(attempt), (attempt, []))[1].append(mid)
+        for attempt, mids in groups.values():
+            reason = str(getattr(attempt.outcome, "reason", ""))
+            dead = self._dead(
+                envelope.narrowed(mids), "rejected", reason, target.name, attempt.result.status
             )
+            parts.append(dead.summary)
+            state = "dead"
         if tally.retry:
-            summary.append(self._park(envelope.narrowed(tally.retry), target, tally))
+            parked = self._park(envelope.narrowed(tally.retry), target, tally)
+            parts.append(parked.summary)
+            state, due = ("retry", parked.due) if parked.state == "retry" else ("dead", None)
         if not tally.retry and not tally.rejected:
             self.delivered_log.mark(target.name, event_id)
-            self.counters.incr(target.name, "delivered")
-        return "; ".join(summary)
+            self._count(target.name, "delivered")
+            metrics.observe_attempts(target.name, envelope.attempts)
+        for attempt in tally.attempts:
+            logs.attempt(
+                event_id,
+                target.name,
+                envelope.attempts,
+                attempt.request.endpoint,
+                attempt.result,
+                type(attempt.outcome).__name__.lower(),
+                due if isinstance(attempt.outcome, Retry) else None,
+            )
+        return Settlement(state, "; ".join(parts), due)
 
-    def _park(self, envelope: Envelope, target: Target, tally: _Tally) -> str:
+    def _park(self, envelope: Envelope, target: Target, tally: _Tally) -> Settlement:
+        assert tally.last_retry is not None
+        reason = str(getattr(tally.last_retry.outcome, "reason", ""))
         now = time.time()
         delay = next_retry_delay(
             target.retry, envelope.attempts, envelope.first_seen, now, tally.retry_after
         )
         if delay is None:
-            age = now - envelope.first_seen
             message = (
-                f"gave up after {envelope.attempts} attempt(s) over {age:.0f}s; "
-                f"last: {tally.retry_reason}"
+                f"gave up after {envelope.attempts} attempt(s) over "
+                f"{now - envelope.first_seen:.0f}s; last: {reason}"
             )
-            return self._dead(envelope, "exhausted", message, target.name, tally.retry_status)
+            return self._dead(
+                envelope, "exhausted", message, target.name, tally.last_retry.result.status
+            )
         self.schedule.park(envelope, now + delay)
-        self.counters.incr(target.name, "retried")
-        return f"retry {len(tally.retry)} message id(s) in {delay:.1f}s ({tally.retry_reason})"
+        self._count(target.name, "retried")
+        summary = f"retry {len(tally.retry)} message id(s) in {delay:.1f}s ({reason})"
+        return Settlement("retry", summary, now + delay)
 
     def _dead(
         self,
@@ -169,7 +198,7 @@ class Relay:
         error: str,
         target: str | None,
         status: int | None = None,
-    ) -> str:
+    ) -> Settlement:
         letter = DeadLetter(
             reason=reason,
             error=error,
@@ -182,9 +211,20 @@ class Relay:
             history=envelope.history,
         )
         self.dead_letters.add(letter)
-        self.counters.incr(target, f"dead:{reason}")
-        log.warning("dead letter id=%s reason=%s target=%s: %s", letter.id, reason, target, error)
-        return f"dead letter {letter.id} ({reason}): {error}"
+        self._count(target, f"dead:{reason}")
+        reporting.report_dead_letter(letter)
+        log.warning(
+            "dead letter id=%s reason=%s target=%s: %s",
+            letter.id,
+            reason,
+            target,
+            reporting.mask_text(error),
+        )
+        return Settlement("dead", f"dead letter {letter.id} ({reason}): {error}")
+
+    def _count(self, target: str | None, outcome: str) -> None:
+        self.counters.incr(target, outcome)
+        metrics.count_outcome(target, outcome)
 
     def _authenticator(self, target: Target) -> Authenticator:
         auth = self._auth.get(target.name)

@@ -45,7 +45,7 @@ class RetryPump:
 
     def pump_once(self, now: float | None = None) -> int:
         """Re-queue what is due; return how many envelopes moved."""
-        members = self.schedule.claim_due(now or time.time(), BATCH, self.lease)
+        members = self.schedule.claim_due(time.time() if now is None else now, BATCH, self.lease)
         if not members:
             return 0
         self.publish([json.loads(member) for member in members])

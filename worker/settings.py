@@ -57,6 +57,10 @@ class Settings:
     """RELAY_DLQ_MAX_AGE: seconds a dead letter is kept. Default: 2592000 (30 days)."""
     max_event_bytes: int
     """RELAY_MAX_EVENT_BYTES: a pushed event larger than this is refused. Default: 65536."""
+    metrics_port: int
+    """RELAY_METRICS_PORT: each worker serves Prometheus /metrics here; 0 = off. Default: 9808."""
+    log_format: str
+    """RELAY_LOG_FORMAT: "text" or "json" for the relay's own log lines. Default: text."""
 
 
 @lru_cache(maxsize=1)
@@ -78,4 +82,6 @@ def get_settings() -> Settings:
         dlq_max_size=int(_number("RELAY_DLQ_MAX_SIZE", 100_000)),
         dlq_max_age=_number("RELAY_DLQ_MAX_AGE", 30 * 86400.0),
         max_event_bytes=int(_number("RELAY_MAX_EVENT_BYTES", 65536)),
+        metrics_port=int(_number("RELAY_METRICS_PORT", 9808)),
+        log_format=(env("RELAY_LOG_FORMAT") or "text").lower(),
     )

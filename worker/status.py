@@ -15,11 +15,20 @@ from worker.settings import get_settings
 _PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
 
+def queue_depth() -> int:
+    """Messages waiting in the delivery queue, all priority levels together."""
+    client, queue = get_redis(), get_settings().queue
+    pipe = client.pipeline(transaction=False)
+    for suffix in _PRIORITY_SUFFIXES:
+        pipe.llen(queue + suffix)
+    return sum(int(n) for n in pipe.execute())
+
+
 def collect_status() -> dict[str, Any]:
     """Queue depth, retries waiting and dead letters (both by target), and outcome counts."""
     client = get_redis()
     queue = get_settings().queue
-    depth = sum(int(client.llen(queue + suffix)) for suffix in _PRIORITY_SUFFIXES)
+    depth = queue_depth()
     retries: Counter[str] = Counter()
     for envelope, _ in RetrySchedule(client).iter():
         event = envelope.event

@@ -61,6 +61,7 @@ class Relay:
             "RELAY_QUEUE": f"q-{tag}",
             "RELAY_RETRY_POLL": "0.1",
             "RELAY_RETRY_LEASE": "5",
+            "RELAY_METRICS_PORT": "0",
             "SF_TOKEN": "sf-test-token",
             "MD_TOKEN": "md-test-token",
         }
