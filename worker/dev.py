@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from worker.processes import start_worker, stop_group, worker_argv
+from worker.redis_server import free_port
 from worker.samples import DEV_CONFIG, sample_events
 from worker.settings import get_settings
 
@@ -45,14 +48,31 @@ def run_dev(duration: float | None) -> int:
     sandbox.add_fault(Fault(api="any", status=400, times=0, match="msg-reject"))
     worker_log = workdir / "worker.log"
     worker = _start_worker(worker_log)
+    flower_port = _port(5555)
+    flower = start_worker(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker",
+            "flower",
+            f"--port={flower_port}",
+            "--address=127.0.0.1",
+        ],
+        workdir / "flower.log",
+        {**os.environ, "FLOWER_UNAUTHENTICATED_API": "true"},
+    )
     print(
         f"relay dev: Redis {get_settings().redis_url}, sandbox {sandbox_url}, "
-        f"config {config_path}, worker log {worker_log}"
+        f"Flower http://127.0.0.1:{flower_port}, metrics http://127.0.0.1:"
+        f"{get_settings().metrics_port}/metrics, config {config_path}, worker log {worker_log}"
     )
     try:
         return _demo(sandbox, worker, duration)
     finally:
         stop_group(worker)
+        stop_group(flower)
         sandbox.stop()
         if local_redis is not None:
             local_redis.stop()
@@ -108,6 +128,14 @@ def _wait_settled(expected: int, worker: subprocess.Popen[bytes]) -> bool:
             return True
         time.sleep(0.5)
     return False
+
+
+def _port(preferred: int) -> int:
+    """`preferred` when nothing listens there (the port people expect), else any free one."""
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", preferred)) != 0:
+            return preferred
+    return free_port()
 
 
 def _start_worker(log_path: Path) -> subprocess.Popen[bytes]:
