@@ -184,3 +184,30 @@ def test_json_logs_have_one_line_per_attempt_without_personal_data(
     assert all("duration_ms" in a for a in attempts)
     assert RECIPIENT not in log_text and "md-test-token" not in log_text
     assert worker.returncode is not None
+
+
+def test_an_unexpected_worker_error_reaches_sentry_without_the_message_body(
+    relay: Relay,
+) -> None:
+    # given a worker reporting to a local Sentry stand-in
+    standin = SentryStandIn().start()
+    relay.env["SENTRY_DSN"] = standin.dsn
+    try:
+        relay.start_worker()
+        from worker.celery import app
+
+        # when a malformed task message (not made by the relay) arrives
+        app.send_task(
+            "relay.deliver",
+            args=[],
+            kwargs={"recipient": RECIPIENT},
+            queue=relay.env["RELAY_QUEUE"],
+        )
+        wait_for(lambda: len(standin.events()) >= 1, 30, "the Sentry event")
+
+        # then Sentry hears of the exception, without the message's content
+        [report] = standin.events()
+        assert report["exception"]["values"][-1]["type"] == "TypeError"
+        assert RECIPIENT not in standin.everything().decode()
+    finally:
+        standin.stop()
