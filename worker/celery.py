@@ -31,7 +31,12 @@ app.conf.update(
     worker_pool="threads",
     worker_concurrency=settings.concurrency,
     worker_prefetch_multiplier=settings.prefetch,
-    broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+    broker_transport_options={
+        "visibility_timeout": settings.visibility_timeout,
+        # Look for a dead worker's unacked messages every ~10 s (kombu's default is ~100 s).
+        "unacked_restore_interval": 5,
+        "unacked_restore_throttle": 2,
+    },
     broker_connection_retry_on_startup=True,
     broker_connection_max_retries=None,
     worker_send_task_events=True,

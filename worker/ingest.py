@@ -60,3 +60,5 @@ def _parse(line: str, number: int, limit: int) -> tuple[str | None, Any]:
         return None, json.loads(line)
     except ValueError as exc:
         return f"line {number} is not JSON: {exc}", line.rstrip("\n")
+    except RecursionError:
+        return f"line {number} is nested too deeply to be an event", line[:KEEP_OF_OVERSIZED]

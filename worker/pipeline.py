@@ -25,9 +25,11 @@ from worker.counters import Counters, DeliveredLog
 from worker.deadletters import DeadLetter, DeadLetterStore, Reason
 from worker.envelope import Envelope
 from worker.retryset import RetrySchedule
+from worker.settings import get_settings
 from worker.transport import send
 
 log = logging.getLogger("relay.pipeline")
+_BUDGET_SPENT = "not sent yet: this task's time budget (RELAY_TASK_BUDGET) ran out"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +108,12 @@ class Relay:
             return Settlement("done", f"skipped: {plan.reason}")
         envelope.attempts += 1
         tally = _Tally()
+        deadline = time.monotonic() + get_settings().task_budget
         for request in plan:
-            tally.add(self._attempt(target, request, envelope))
+            if time.monotonic() < deadline:
+                tally.add(self._attempt(target, request, envelope))
+            else:  # stay far inside the visibility timeout: park what is left, at once
+                tally.add(_Attempt(request, Retry(_BUDGET_SPENT, 0.0), HttpResult(None)))
         return self._settle(envelope, target, event.event_id, tally)
 
     def _attempt(self, target: Target, request: OutboundRequest, envelope: Envelope) -> _Attempt:

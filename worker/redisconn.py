@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from worker.settings import get_settings
 
@@ -24,7 +26,9 @@ def get_redis(url: str | None = None) -> redis.Redis:
                 socket_timeout=10,
                 socket_connect_timeout=5,
                 health_check_interval=30,
-                retry_on_timeout=True,
+                # Ride out a Redis restart or failover (a few seconds) inside the task.
+                retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), 8),
+                retry_on_error=[redis.ConnectionError, redis.TimeoutError],
             )
             _clients[url] = client
         return client

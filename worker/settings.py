@@ -39,11 +39,17 @@ class Settings:
     concurrency: int
     """RELAY_CONCURRENCY: threads per worker process; deliveries wait on HTTP. Default: 16."""
     prefetch: int
-    """RELAY_PREFETCH: messages reserved per thread (late acks keep them safe). Default: 4."""
+    """RELAY_PREFETCH: messages reserved per thread. Default: 1, so a reserved message never
+    waits behind slow ones long enough to reach the visibility timeout and be run twice."""
     visibility_timeout: float
-    """RELAY_VISIBILITY_TIMEOUT: seconds before Redis redelivers an unacked message. Default 3600.
+    """RELAY_VISIBILITY_TIMEOUT: seconds before Redis hands an unacked message (one a dead
+    worker held) to another worker. Default: 60, so a crash costs about a minute, not an hour.
 
-    No task waits inside a worker anywhere near this long: retries park in Redis instead."""
+    It must exceed the longest task: a task stops sending after RELAY_TASK_BUDGET seconds and
+    parks the rest, and retries wait in Redis, never inside a task."""
+    task_budget: float
+    """RELAY_TASK_BUDGET: seconds one task may spend sending before it parks what is left.
+    Default: 25 (well under the visibility timeout)."""
     retry_poll_interval: float
     """RELAY_RETRY_POLL: seconds between looks at the retry schedule. Default: 0.5."""
     retry_lease: float
@@ -74,8 +80,9 @@ def get_settings() -> Settings:
         key_prefix=env("RELAY_KEY_PREFIX") or "relay",
         queue=env("RELAY_QUEUE") or "relay",
         concurrency=int(_number("RELAY_CONCURRENCY", 16)) or 1,
-        prefetch=int(_number("RELAY_PREFETCH", 4)) or 1,
-        visibility_timeout=_number("RELAY_VISIBILITY_TIMEOUT", 3600.0),
+        prefetch=int(_number("RELAY_PREFETCH", 1)) or 1,
+        visibility_timeout=_number("RELAY_VISIBILITY_TIMEOUT", 60.0) or 60.0,
+        task_budget=_number("RELAY_TASK_BUDGET", 25.0) or 25.0,
         retry_poll_interval=_number("RELAY_RETRY_POLL", 0.5) or 0.5,
         retry_lease=_number("RELAY_RETRY_LEASE", 60.0),
         dedup_window=_number("RELAY_DEDUP_WINDOW", 86400.0),
