@@ -7,6 +7,7 @@ dead letter, with the reason as the error.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,8 @@ from worker.celery import app
 from worker.envelope import Envelope
 from worker.reporting import mask_text
 from worker.runtime import get_relay
+
+log = logging.getLogger("relay.task")
 
 
 class DeadLettered(Exception):
@@ -31,9 +34,12 @@ def deliver(envelope: dict[str, Any]) -> str:
     """Deliver one event envelope: posted, parked for retry, or dead-lettered."""
     try:
         settled = get_relay().process(Envelope.from_dict(envelope))
-    except redis.RedisError:
+    except redis.RedisError as exc:
         # The outcome could not be recorded: hand the message back rather than lose it.
-        raise Reject("Redis unavailable while settling; requeued", requeue=True) from None
+        log.warning(
+            "Redis error while settling (%s: %s); message requeued", type(exc).__name__, exc
+        )
+        raise Reject(f"Redis error while settling: {type(exc).__name__}", requeue=True) from None
     summary = mask_text(settled.summary)
     if settled.state == "retry":
         when = datetime.fromtimestamp(settled.due or 0, UTC)

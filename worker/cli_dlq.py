@@ -11,6 +11,7 @@ import click
 
 from worker.cli_retries import print_history
 from worker.deadletters import REASONS, DeadLetter, DeadLetterStore
+from worker.envelope import Envelope
 from worker.masking import mask
 
 
@@ -81,7 +82,7 @@ def show(letter_id: str, as_json: bool) -> None:
 @click.option("--target", help="With --all: only this target's dead letters.")
 def replay(letter_ids: tuple[str, ...], all_: bool, target: str | None) -> None:
     """Queue dead letters again, as new events (attempts and age start afresh)."""
-    from worker.publish import publish_events
+    from worker.publish import publish_envelopes
 
     store = DeadLetterStore()
     letters = _select(store, letter_ids, all_, target)
@@ -100,7 +101,7 @@ def replay(letter_ids: tuple[str, ...], all_: bool, target: str | None) -> None:
     ) as bar:
         for start in range(0, len(replayable), 500):
             chunk = replayable[start : start + 500]
-            publish_events(d.event for d in chunk)
+            publish_envelopes(Envelope(d.event, replayed=True).to_dict() for d in chunk)
             store.remove([d.id for d in chunk])
             bar.update(len(chunk))
     click.echo(f"replayed {len(replayable)} dead letter(s)")

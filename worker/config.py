@@ -21,7 +21,7 @@ from tasks.targets import TARGET_KINDS
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-_COMMON_KEYS = {"kind", "base_url", "auth", "timeout", "retry"}
+_COMMON_KEYS = {"kind", "base_url", "auth", "timeout", "retry", "rate_limit"}
 _AUTH_KEYS: dict[str, tuple[set[str], set[str]]] = {
     # type: (required keys, optional keys) besides "type"
     "bearer": ({"token"}, set()),
@@ -58,6 +58,8 @@ class Target:
     auth: AuthConfig
     timeout: float
     retry: RetryPolicy
+    rate_limit: float | None = None
+    """Requests per second at most, across all workers (None: no limit)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +169,11 @@ def _target(name: str, table: Any, defaults: RetryPolicy, problems: list[str]) -
         if "retry" in table
         else defaults
     )
-    return Target(name, kind.name, base_url, options, auth, timeout or DEFAULT_TIMEOUT, retry)
+    rate = table.get("rate_limit")
+    rate_limit = _positive(rate, f"{where}.rate_limit", problems) if rate is not None else None
+    return Target(
+        name, kind.name, base_url, options, auth, timeout or DEFAULT_TIMEOUT, retry, rate_limit
+    )
 
 
 def _base_url(value: Any, where: str, problems: list[str]) -> str:

@@ -1,13 +1,23 @@
-"""Per-target outcome counters and the delivered-event_id memory that stops duplicate posts."""
+"""Per-target outcome counters in Redis, shared by every worker (for `relay status`)."""
 
 from __future__ import annotations
 
 import redis
 
 from worker.redisconn import get_redis, key, text_of
-from worker.settings import get_settings
 
-OUTCOMES = ("delivered", "skipped", "duplicate", "retried", "dead")
+# Outcomes that end an event's story; "retried" and "deferred" are chapters, not endings.
+FINAL_OUTCOMES = ("delivered", "skipped", "duplicate", "stale")
+
+
+def settled_events(snapshot: dict[str, dict[str, int]]) -> int:
+    """How many events (or parts of events) reached a final outcome, over all targets."""
+    return sum(
+        n
+        for counts in snapshot.values()
+        for outcome, n in counts.items()
+        if outcome in FINAL_OUTCOMES or outcome.startswith("dead:")
+    )
 
 
 class Counters:
@@ -27,21 +37,3 @@ class Counters:
             values = self.redis.hgetall(name)
             result[text_of(name)[len(prefix) :]] = {text_of(k): int(v) for k, v in values.items()}
         return result
-
-
-class DeliveredLog:
-    """Remembers delivered event ids for RELAY_DEDUP_WINDOW seconds."""
-
-    def __init__(self, client: redis.Redis | None = None) -> None:
-        self.redis = client or get_redis()
-
-    def _key(self, target: str, event_id: str) -> str:
-        return key("done", target, event_id)
-
-    def seen(self, target: str, event_id: str) -> bool:
-        return bool(self.redis.exists(self._key(target, event_id)))
-
-    def mark(self, target: str, event_id: str) -> None:
-        window = int(get_settings().dedup_window)
-        if window > 0:
-            self.redis.set(self._key(target, event_id), "1", ex=window)

@@ -113,17 +113,13 @@ def _demo(sandbox: Any, worker: subprocess.Popen[bytes], duration: float | None)
 
 
 def _wait_settled(expected: int, worker: subprocess.Popen[bytes]) -> bool:
+    from worker.counters import settled_events
     from worker.status import collect_status
 
     deadline = time.monotonic() + SETTLE_TIMEOUT
     while time.monotonic() < deadline and worker.poll() is None:
         report = collect_status()
-        done = sum(
-            v
-            for counts in report["outcomes"].values()
-            for k, v in counts.items()
-            if k in ("delivered", "skipped", "duplicate") or k.startswith("dead:")
-        )
+        done = settled_events(report["outcomes"])
         if done >= expected and not report["retries_waiting"] and not report["queue"]["depth"]:
             return True
         time.sleep(0.5)

@@ -19,6 +19,10 @@ class Envelope:
     first_seen: float = field(default_factory=time.time)
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     history: list[dict[str, Any]] = field(default_factory=list)
+    claimed: bool = False
+    """This envelope owns its event_id's idempotency claim (it is the original, not a copy)."""
+    replayed: bool = False
+    """Queued by an operator's replay: delivered even if the event_id was seen before."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -33,6 +37,8 @@ class Envelope:
                 first_seen=float(data["first_seen"]),
                 id=str(data.get("id") or uuid.uuid4().hex),
                 history=list(data.get("history") or [])[-HISTORY_LIMIT:],
+                claimed=bool(data.get("claimed", False)),
+                replayed=bool(data.get("replayed", False)),
             )
         return cls(event=data)
 
@@ -45,4 +51,12 @@ class Envelope:
         event = dict(self.event) if isinstance(self.event, dict) else self.event
         if isinstance(event, dict):
             event["message_ids"] = list(message_ids)
-        return Envelope(event, self.attempts, self.first_seen, self.id, list(self.history))
+        return Envelope(
+            event,
+            self.attempts,
+            self.first_seen,
+            self.id,
+            list(self.history),
+            self.claimed,
+            self.replayed,
+        )

@@ -7,85 +7,86 @@ retry schedule, what cannot succeed becomes a dead letter carrying only its own 
 from __future__ import annotations
 
 import logging
+import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any, Literal
 
 import redis
 
 from tasks.backoff import next_retry_delay
-from tasks.classify import Delivered, HttpResult, Outcome, Retry, classify
+from tasks.classify import HttpResult, Retry, classify
+from tasks.events import Event
 from tasks.outbound import NotDeliverable, OutboundRequest, Skip
 from tasks.schemas import InvalidEvent, load_event
 from tasks.targets import TARGET_KINDS
 from worker import logs, metrics, reporting
 from worker.auth import Authenticator, AuthError, make_authenticator
+from worker.breaker import BreakerPolicy, CircuitBreaker
 from worker.config import RelayConfig, Target
-from worker.counters import Counters, DeliveredLog
+from worker.counters import Counters
 from worker.deadletters import DeadLetter, DeadLetterStore, Reason
 from worker.envelope import Envelope
+from worker.ledger import EventLedger, StatusLedger
+from worker.ratelimit import RateLimiter
 from worker.retryset import RetrySchedule
 from worker.settings import get_settings
+from worker.settlement import Attempt, Settlement, Tally
 from worker.transport import send
 
 log = logging.getLogger("relay.pipeline")
 _BUDGET_SPENT = "not sent yet: this task's time budget (RELAY_TASK_BUDGET) ran out"
 
 
-@dataclass(frozen=True, slots=True)
-class Settlement:
-    """What became of one envelope: `done` (delivered or skipped), parked `retry`, or `dead`."""
-
-    state: Literal["done", "retry", "dead"]
-    summary: str
-    due: float | None = None
-
-
-@dataclass(slots=True)
-class _Attempt:
-    request: OutboundRequest
-    outcome: Outcome
-    result: HttpResult
-
-
-@dataclass
-class _Tally:
-    """Message ids of one attempt, sorted by what happened to them."""
-
-    attempts: list[_Attempt] = field(default_factory=list)
-    delivered: list[str] = field(default_factory=list)
-    retry: list[str] = field(default_factory=list)
-    retry_after: float | None = None
-    last_retry: _Attempt | None = None
-    rejected: dict[str, _Attempt] = field(default_factory=dict)
-
-    def add(self, attempt: _Attempt) -> None:
-        self.attempts.append(attempt)
-        ids = list(attempt.request.message_ids)
-        if isinstance(attempt.outcome, Delivered):
-            self.delivered += ids
-        elif isinstance(attempt.outcome, Retry):
-            self.retry += ids
-            self.last_retry = attempt
-            if attempt.outcome.after is not None:
-                self.retry_after = max(self.retry_after or 0.0, attempt.outcome.after)
-        else:
-            self.rejected.update(dict.fromkeys(ids, attempt))
-
-
 class Relay:
     """Processes envelopes against one checked configuration and one Redis."""
 
     def __init__(self, config: RelayConfig, client: redis.Redis | None = None) -> None:
+        settings = get_settings()
         self.config = config
         self.dead_letters = DeadLetterStore(client)
         self.schedule = RetrySchedule(client)
         self.counters = Counters(client)
-        self.delivered_log = DeliveredLog(client)
+        self.events = EventLedger(client)
+        self.statuses = StatusLedger(client)
+        self.breaker = CircuitBreaker(
+            BreakerPolicy(
+                settings.breaker_threshold, settings.breaker_cooldown, settings.breaker_max_cooldown
+            ),
+            client,
+        )
+        self.limiter = RateLimiter(client)
         self._auth: dict[str, Authenticator] = {}
 
     def process(self, envelope: Envelope) -> Settlement:
         """Deliver, park or dead-letter one envelope."""
+        admitted = self._admit(envelope)
+        if isinstance(admitted, Settlement):
+            return admitted
+        event, target = admitted
+        try:
+            prepared = self._prepare(envelope, event, target)
+        except NotDeliverable as exc:
+            message = f"{exc} (target {target.name!r} is a {target.kind} target)"
+            return self._dead(envelope, "invalid", message, target.name)
+        if isinstance(prepared, Settlement):
+            return prepared
+        envelope, event, plan = prepared
+        held = self._hold(envelope, target, len(plan))
+        if held is not None:
+            return held
+        envelope.attempts += 1
+        tally = Tally()
+        deadline = time.monotonic() + get_settings().task_budget
+        for request in plan:
+            if time.monotonic() < deadline:
+                tally.add(self._attempt(target, request, envelope))
+            else:  # stay far inside the visibility timeout: park what is left, at once
+                tally.add(Attempt(request, Retry(_BUDGET_SPENT, 0.0), HttpResult(None)))
+        return self._settle(envelope, target, event.event_id, tally)
+
+    def _admit(self, envelope: Envelope) -> tuple[Event, Target] | Settlement:
+        """Schema, routing and idempotency: the event and its target, or why not."""
         try:
             event = load_event(envelope.event)
         except InvalidEvent as exc:
@@ -95,28 +96,75 @@ class Relay:
             known = ", ".join(sorted(self.config.targets)) or "none"
             message = f"unknown target {event.target!r} (configured targets: {known})"
             return self._dead(envelope, "unroutable", message, event.target)
-        if self.delivered_log.seen(target.name, event.event_id):
+        if not self._claim(envelope, event, target):
             self._count(target.name, "duplicate")
-            return Settlement("done", f"duplicate of delivered event {event.event_id}")
-        try:
-            plan = TARGET_KINDS[target.kind].translate(event, target.options)
-        except NotDeliverable as exc:
-            message = f"{exc} (target {target.name!r} is a {target.kind} target)"
-            return self._dead(envelope, "invalid", message, target.name)
-        if isinstance(plan, Skip):
-            self._count(target.name, "skipped")
-            return Settlement("done", f"skipped: {plan.reason}")
-        envelope.attempts += 1
-        tally = _Tally()
-        deadline = time.monotonic() + get_settings().task_budget
-        for request in plan:
-            if time.monotonic() < deadline:
-                tally.add(self._attempt(target, request, envelope))
-            else:  # stay far inside the visibility timeout: park what is left, at once
-                tally.add(_Attempt(request, Retry(_BUDGET_SPENT, 0.0), HttpResult(None)))
-        return self._settle(envelope, target, event.event_id, tally)
+            return Settlement("done", f"duplicate of event {event.event_id} (posted once)")
+        return event, target
 
-    def _attempt(self, target: Target, request: OutboundRequest, envelope: Envelope) -> _Attempt:
+    def _prepare(
+        self, envelope: Envelope, event: Event, target: Target
+    ) -> tuple[Envelope, Event, list[OutboundRequest]] | Settlement:
+        """Translate, dropping statuses the target has no use for and ones already overtaken."""
+        plan = self._translate(event, target)
+        if isinstance(plan, Skip):
+            self._finish(target, event.event_id, "skipped")
+            return Settlement("done", f"skipped: {plan.reason}")
+        fresh = self.statuses.admit(target.name, event)
+        if not fresh:
+            self._finish(target, event.event_id, "stale")
+            return Settlement("done", "stale: a newer status was already sent")
+        if len(fresh) < len(event.message_ids):
+            event = replace(event, message_ids=tuple(fresh))
+            envelope = envelope.narrowed(fresh)
+            plan = self._translate(event, target)
+        assert not isinstance(plan, Skip)
+        return envelope, event, plan
+
+    def _translate(self, event: Event, target: Target) -> list[OutboundRequest] | Skip:
+        return TARGET_KINDS[target.kind].translate(event, target.options)
+
+    def _claim(self, envelope: Envelope, event: Event, target: Target) -> bool:
+        """Take the event_id's idempotency claim, unless this envelope already holds it."""
+        if envelope.claimed:
+            return True
+        hold = target.retry.max_age + 3600
+        if envelope.replayed:
+            self.events.force(target.name, event.event_id, envelope.id, hold)
+        elif not self.events.claim(target.name, event.event_id, envelope.id, hold):
+            return False
+        envelope.claimed = True
+        return True
+
+    def _hold(self, envelope: Envelope, target: Target, requests: int) -> Settlement | None:
+        """Park the envelope, without spending an attempt, while the target must be spared."""
+        now = time.time()
+        blocked = self.breaker.blocked_until(target.name, now)
+        if blocked is not None:
+            # Spread the wake-ups so the events do not all come back in one burst.
+            due = blocked + random.uniform(0, self.breaker.policy.cooldown)
+            return self._defer(envelope, target, due, "circuit open: the target keeps failing")
+        if target.rate_limit:
+            wait = self.limiter.acquire(target.name, target.rate_limit, requests, now)
+            if wait < 0:
+                return self._defer(envelope, target, now - wait, "rate limit reached")
+            time.sleep(wait)
+        return None
+
+    def _defer(self, envelope: Envelope, target: Target, due: float, why: str) -> Settlement:
+        deadline = envelope.first_seen + target.retry.max_age
+        if time.time() >= deadline:
+            message = f"gave up after {envelope.attempts} attempt(s): max_age passed ({why})"
+            return self._dead(envelope, "exhausted", message, target.name)
+        due = min(due, deadline)
+        self.schedule.park(envelope, due)
+        self._count(target.name, "deferred")
+        return Settlement("retry", f"deferred until {due - time.time():.1f}s from now: {why}", due)
+
+    def _finish(self, target: Target, event_id: str, outcome: str) -> None:
+        self.events.done(target.name, event_id)
+        self._count(target.name, outcome)
+
+    def _attempt(self, target: Target, request: OutboundRequest, envelope: Envelope) -> Attempt:
         auth = self._authenticator(target)
         try:
             result = send(request, auth.headers(request), target.timeout)
@@ -129,6 +177,10 @@ class Relay:
             auth.invalidate()
         metrics.observe_request(target.name, request.endpoint, result.duration)
         outcome = classify(request.api, result)
+        if isinstance(outcome, Retry):
+            self.breaker.failure(target.name)
+        else:  # an answer that is not a failure of the target (even a rejection) means it is up
+            self.breaker.success(target.name)
         envelope.record(
             attempt=envelope.attempts,
             endpoint=request.endpoint,
@@ -137,17 +189,17 @@ class Relay:
             duration=round(result.duration, 4),
             outcome=type(outcome).__name__.lower(),
         )
-        return _Attempt(request, outcome, result)
+        return Attempt(request, outcome, result)
 
     def _settle(
-        self, envelope: Envelope, target: Target, event_id: str, tally: _Tally
+        self, envelope: Envelope, target: Target, event_id: str, tally: Tally
     ) -> Settlement:
         parts: list[str] = []
         if tally.delivered:
             parts.append(f"delivered {len(tally.delivered)} message id(s)")
         state: Literal["done", "retry", "dead"] = "done"
         due: float | None = None
-        groups: dict[int, tuple[_Attempt, list[str]]] = {}
+        groups: dict[int, tuple[Attempt, list[str]]] = {}
         for mid, attempt in tally.rejected.items():
             groups.setdefault(id(attempt), (attempt, []))[1].append(mid)
         for attempt, mids in groups.values():
@@ -162,9 +214,11 @@ class Relay:
             parts.append(parked.summary)
             state, due = ("retry", parked.due) if parked.state == "retry" else ("dead", None)
         if not tally.retry and not tally.rejected:
-            self.delivered_log.mark(target.name, event_id)
-            self._count(target.name, "delivered")
+            self._finish(target, event_id, "delivered")
             metrics.observe_attempts(target.name, envelope.attempts)
+        elif not tally.retry or state == "dead":
+            # Nothing will be sent for this event any more: a corrected resend may go through.
+            self.events.forget(target.name, event_id)
         for attempt in tally.attempts:
             logs.attempt(
                 event_id,
@@ -177,7 +231,7 @@ class Relay:
             )
         return Settlement(state, "; ".join(parts), due)
 
-    def _park(self, envelope: Envelope, target: Target, tally: _Tally) -> Settlement:
+    def _park(self, envelope: Envelope, target: Target, tally: Tally) -> Settlement:
         assert tally.last_retry is not None
         reason = str(getattr(tally.last_retry.outcome, "reason", ""))
         now = time.time()

@@ -63,6 +63,14 @@ class Settings:
     """RELAY_DLQ_MAX_AGE: seconds a dead letter is kept. Default: 2592000 (30 days)."""
     max_event_bytes: int
     """RELAY_MAX_EVENT_BYTES: a pushed event larger than this is refused. Default: 65536."""
+    breaker_threshold: int
+    """RELAY_BREAKER_THRESHOLD: consecutive retryable failures that open a target's circuit.
+    Default: 20."""
+    breaker_cooldown: float
+    """RELAY_BREAKER_COOLDOWN: seconds an opened circuit waits before one probe. Default: 15."""
+    breaker_max_cooldown: float
+    """RELAY_BREAKER_MAX_COOLDOWN: cap on the cool-down, which doubles per failed probe.
+    Default: 300."""
     metrics_port: int
     """RELAY_METRICS_PORT: each worker serves Prometheus /metrics here; 0 = off. Default: 9808."""
     log_format: str
@@ -89,6 +97,9 @@ def get_settings() -> Settings:
         dlq_max_size=int(_number("RELAY_DLQ_MAX_SIZE", 100_000)),
         dlq_max_age=_number("RELAY_DLQ_MAX_AGE", 30 * 86400.0),
         max_event_bytes=int(_number("RELAY_MAX_EVENT_BYTES", 65536)),
+        breaker_threshold=int(_number("RELAY_BREAKER_THRESHOLD", 20)) or 1,
+        breaker_cooldown=_number("RELAY_BREAKER_COOLDOWN", 15.0) or 15.0,
+        breaker_max_cooldown=_number("RELAY_BREAKER_MAX_COOLDOWN", 300.0) or 300.0,
         metrics_port=int(_number("RELAY_METRICS_PORT", 9808)),
         log_format=(env("RELAY_LOG_FORMAT") or "text").lower(),
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from worker.counters import Counters
+from worker.counters import Counters, settled_events
 from worker.deadletters import DeadLetter, DeadLetterStore
 from worker.processes import start_worker, stop_group, worker_argv
 from worker.retryset import RetrySchedule
@@ -127,13 +127,7 @@ class Relay:
 
     def settled(self, expected: int) -> bool:
         """True once `expected` events reached a final outcome and nothing waits to retry."""
-        snapshot = Counters().snapshot()
-        final = sum(
-            n
-            for counts in snapshot.values()
-            for k, n in counts.items()
-            if k in ("delivered", "skipped", "duplicate") or k.startswith("dead:")
-        )
+        final = settled_events(Counters().snapshot())
         return final >= expected and self.retries_waiting() == 0
 
     def wait_settled(self, expected: int, timeout: float = 30) -> None:

@@ -14,9 +14,10 @@ import pytest
 import redis
 
 from worker import deadletters
-from worker.counters import Counters, DeliveredLog
+from worker.counters import Counters
 from worker.deadletters import DeadLetter, DeadLetterStore
 from worker.envelope import Envelope
+from worker.ledger import EventLedger
 from worker.pump import RetryPump
 from worker.retryset import RetrySchedule
 from worker.settings import get_settings
@@ -379,15 +380,20 @@ def test_counters_see_only_their_own_prefix(
     assert Counters(redis_client).snapshot() == {"sf": {"delivered": 1}}
 
 
-def test_delivered_log_remembers_for_the_window(
+def test_event_ledger_claims_once_and_remembers_done_for_the_window(
     prefix: str, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RELAY_DEDUP_WINDOW", "300")
     get_settings.cache_clear()
-    log = DeliveredLog(redis_client)
-    assert not log.seen("sf", "evt-1")
-    log.mark("sf", "evt-1")
-    assert log.seen("sf", "evt-1")
-    assert not log.seen("md", "evt-1")
-    ttl = redis_client.ttl(f"{prefix}:done:sf:evt-1")
+    ledger = EventLedger(redis_client)
+    assert ledger.claim("sf", "evt-1", "env-a", hold=60)
+    assert ledger.claim("sf", "evt-1", "env-a", hold=60), "the owner may come back"
+    assert not ledger.claim("sf", "evt-1", "env-b", hold=60)
+    assert ledger.claim("md", "evt-1", "env-c", hold=60)
+    ledger.done("sf", "evt-1")
+    assert ledger.state("sf", "evt-1") == "done"
+    assert not ledger.claim("sf", "evt-1", "env-a", hold=60)
+    ttl = redis_client.ttl(f"{prefix}:event:sf:evt-1")
     assert 0 < ttl <= 300
+    ledger.forget("md", "evt-1")
+    assert ledger.claim("md", "evt-1", "env-d", hold=60)

@@ -1,0 +1,50 @@
+"""What one delivery came to: the per-request attempts, and the envelope's settlement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from tasks.classify import Delivered, HttpResult, Outcome, Retry
+from tasks.outbound import OutboundRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What became of one envelope: `done` (delivered or skipped), parked `retry`, or `dead`."""
+
+    state: Literal["done", "retry", "dead"]
+    summary: str
+    due: float | None = None
+
+
+@dataclass(slots=True)
+class Attempt:
+    request: OutboundRequest
+    outcome: Outcome
+    result: HttpResult
+
+
+@dataclass
+class Tally:
+    """Message ids of one attempt, sorted by what happened to them."""
+
+    attempts: list[Attempt] = field(default_factory=list)
+    delivered: list[str] = field(default_factory=list)
+    retry: list[str] = field(default_factory=list)
+    retry_after: float | None = None
+    last_retry: Attempt | None = None
+    rejected: dict[str, Attempt] = field(default_factory=dict)
+
+    def add(self, attempt: Attempt) -> None:
+        self.attempts.append(attempt)
+        ids = list(attempt.request.message_ids)
+        if isinstance(attempt.outcome, Delivered):
+            self.delivered += ids
+        elif isinstance(attempt.outcome, Retry):
+            self.retry += ids
+            self.last_retry = attempt
+            if attempt.outcome.after is not None:
+                self.retry_after = max(self.retry_after or 0.0, attempt.outcome.after)
+        else:
+            self.rejected.update(dict.fromkeys(ids, attempt))
