@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
 
+from tests.integration.harness import Relay
 from worker.redis_server import LocalRedis
 from worker.sandbox import Sandbox
+from worker.settings import get_settings
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +49,42 @@ def sandbox(sandbox_server: Sandbox) -> Iterator[Sandbox]:
 
 
 @pytest.fixture
+def relay(
+    tmp_path: Path, redis_url: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Relay]:
+    """A relay with its own keys and queue on the session's Redis; workers stopped after."""
+    instance = Relay(tmp_path, redis_url, sandbox.url, monkeypatch)
+    try:
+        yield instance
+    finally:
+        instance.stop_all()
+        get_settings.cache_clear()
+
+
+@pytest.fixture
 def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     yield client
     client.close()
+
+
+_FIGURES: list[str] = []
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> Callable[..., None]:
+    """Record a test's measured figures; they are printed at the end of the run."""
+
+    def record(**values: object) -> None:
+        line = ", ".join(f"{k}={v}" for k, v in values.items())
+        _FIGURES.append(f"{request.node.name}: {line}")
+        print(line)
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _FIGURES:
+        terminalreporter.section("measured figures")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)

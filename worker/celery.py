@@ -6,8 +6,9 @@ import sys
 from typing import Any
 
 from celery import Celery, bootsteps
-from celery.signals import worker_init
+from celery.signals import task_prerun, worker_init
 
+from worker.liveness import Heartbeat
 from worker.settings import get_settings
 
 settings = get_settings()
@@ -26,7 +27,10 @@ app.conf.update(
     # A dead letter is a task failure that was handled: ack it. (Redis trouble is a Reject
     # with requeue, never a plain failure; see tasks.deliver.)
     task_acks_on_failure_or_timeout=True,
-    worker_cancel_long_running_tasks_on_connection_loss=True,
+    # The threads pool cannot cancel a running task (Celery raises NotImplementedError in the
+    # middle of its reconnect); a late-acked task that outlives a reconnect is simply
+    # redelivered, and the idempotency claim stops it being posted twice.
+    worker_cancel_long_running_tasks_on_connection_loss=False,
     # Deliveries wait on HTTP, not CPU: threads, and a few messages reserved per thread.
     worker_pool="threads",
     worker_concurrency=settings.concurrency,
@@ -61,6 +65,8 @@ class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
         from worker.retryset import RetrySchedule
 
         start_metrics_server(settings.metrics_port)
+        HEARTBEAT.name = worker.hostname
+        HEARTBEAT.start()
         self.pump = RetryPump(
             RetrySchedule(), publish_envelopes, settings.retry_poll_interval, settings.retry_lease
         )
@@ -69,9 +75,16 @@ class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
     def stop(self, worker: Any) -> None:
         if self.pump is not None:
             self.pump.stop()
+        HEARTBEAT.stop()
 
 
 app.steps["worker"].add(RelayStep)
+HEARTBEAT = Heartbeat()
+
+
+@task_prerun.connect  # type: ignore[untyped-decorator]
+def _task_received(**_: Any) -> None:
+    HEARTBEAT.task_received()
 
 
 @worker_init.connect  # type: ignore[untyped-decorator]

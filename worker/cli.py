@@ -82,6 +82,34 @@ def status(as_json: bool) -> None:
     click.echo(json.dumps(report, indent=2) if as_json else render_status(report))
 
 
+@main.command()
+@click.option(
+    "--max-idle",
+    default=120.0,
+    show_default=True,
+    help="Seconds a worker may go without a task while messages wait.",
+)
+@click.option("--worker", "worker_name", help="Check only this worker (its Celery hostname).")
+def health(max_idle: float, worker_name: str | None) -> None:
+    """Exit 1 if no worker is alive, or messages wait while workers receive nothing.
+
+    Catches Celery's silent stop after a Redis reconnect (celery #8030, #10302); use it as a
+    liveness probe: `relay health --worker celery@$HOSTNAME`.
+    """
+    from worker.liveness import check_health
+    from worker.status import queue_depth
+
+    try:
+        problems = check_health(queue_depth(), max_idle, worker_name)
+    except redis.RedisError as exc:
+        raise click.ClickException(f"cannot reach Redis at {_safe_url()}: {exc}") from None
+    for problem in problems:
+        click.echo(f"unhealthy: {problem}", err=True)
+    if problems:
+        sys.exit(1)
+    click.echo("healthy")
+
+
 @main.command("check-config")
 def check_config() -> None:
     """Validate RELAY_CONFIG; list every problem and exit 1 if there is any."""

@@ -99,6 +99,11 @@ class LocalRedis:
                 self.process.wait()
         self.process = None
 
+    def restart(self, timeout: float = 10.0) -> LocalRedis:
+        """Shut down gracefully (AOF flushed) and start again on the same port and data."""
+        self.stop()
+        return self.start(timeout)
+
     def kill(self) -> None:
         """Stop abruptly (SIGKILL), as a crash would."""
         if self.process is not None:

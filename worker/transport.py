@@ -82,15 +82,20 @@ def send(request: OutboundRequest, auth_headers: Mapping[str, str], timeout: flo
 
 
 def _read_body(response: requests.Response, deadline: float) -> tuple[bytes, bool]:
-    """Read at most MAX_BODY bytes before `deadline`; say whether the body was complete."""
+    """Read at most MAX_BODY bytes before `deadline`; say whether the body was complete.
+
+    `read1` returns whatever one socket read brings, so a body trickling a byte at a time is
+    checked against the deadline after every byte instead of blocking for a full chunk."""
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_content(chunk_size=16 * 1024):
+    while True:
+        chunk = response.raw.read1(16 * 1024, decode_content=True)
+        if not chunk:
+            return b"".join(chunks), True
         chunks.append(chunk)
         size += len(chunk)
         if size > MAX_BODY or time.monotonic() >= deadline:
             return b"".join(chunks)[:MAX_BODY], False
-    return b"".join(chunks), True
 
 
 def _describe(exc: requests.RequestException, timeout: float) -> str:

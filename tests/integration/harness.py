@@ -47,12 +47,17 @@ class Relay:
     """One isolated relay (own key prefix and queue) on the shared Redis and sandbox."""
 
     def __init__(
-        self, tmp: Path, redis_url: str, sandbox_url: str, monkeypatch: pytest.MonkeyPatch
+        self,
+        tmp: Path,
+        redis_url: str,
+        sandbox_url: str,
+        monkeypatch: pytest.MonkeyPatch,
+        config: str = CONFIG,
     ) -> None:
         tag = uuid.uuid4().hex[:8]
         self.tmp = tmp
-        config = tmp / "relay.toml"
-        config.write_text(CONFIG.format(sandbox=sandbox_url))
+        config_text, config = config, tmp / "relay.toml"
+        config.write_text(config_text.format(sandbox=sandbox_url))
         self.env = {
             **os.environ,
             "REDIS_URL": redis_url,
@@ -159,3 +164,33 @@ def event(target: str, status: str, *mids: str, **extra: Any) -> dict[str, Any]:
     if status in ("failed", "undelivered"):
         base["error"] = {"code": 207, "name": "Unavailable", "message": "Unable to deliver"}
     return {**base, **extra}
+
+
+def posted_ids(requests: list[dict[str, Any]]) -> list[str]:
+    """Message ids in the requests a look-alike API accepted (2xx), once per request."""
+    ids: list[str] = []
+    for request in requests:
+        body = request.get("json") or {}
+        if not 200 <= request["status"] < 300:
+            continue
+        if request["endpoint"] == "messages":
+            ids += [m for e in body["entry"] for x in e["messaging"] for m in x["delivery"]["mids"]]
+        elif request["endpoint"] == "interactions":
+            ids += [i["payload"]["failedConversationEntryIdentifier"] for i in body["interactions"]]
+        elif request["endpoint"] == "acknowledgement":
+            ids += [a["acknowledgedConversationEntryIdentifier"] for a in body["acknowledgements"]]
+    return ids
+
+
+def worker_rss_mb(process: subprocess.Popen[bytes]) -> float:
+    """Resident memory of a worker's process group, in MB (from /proc)."""
+    total = 0
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = status.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == process.pid:  # field 5 of stat: the process group id
+                pages = int((status.parent / "statm").read_text().split()[1])
+                total += pages * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    return round(total / 1e6, 1)

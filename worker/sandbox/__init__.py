@@ -2,7 +2,8 @@
 
 Both APIs are served on one port (`{url}/salesforce`, `{url}/medallia`); every request is checked
 strictly against the vendor documents as corrected by PRODUCT.md, answered like the vendor would,
-recorded, and, when told by a `Fault`, made to fail, slow down, ask for a retry or drop.
+recorded, and, when told by a `Fault`, made to fail, slow down, ask for a retry, redirect,
+drop, truncate its answer or trickle it forever.
 """
 
 from worker.sandbox.faults import Fault

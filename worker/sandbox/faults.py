@@ -1,6 +1,7 @@
 """The sandbox's shared state: faults it is told to show, and the requests it recorded.
 
-Faults are error statuses, retry requests, dropped connections and delays.
+Faults are error statuses, retry requests, dropped connections, delays, replaced bodies,
+redirects, truncated answers and bodies that trickle in forever.
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "drop": (bool,),
     "delay": (int, float),
     "match": (str,),
+    "trickle": (int, float),
+    "redirect": (str,),
+    "truncate": (bool,),
 }
-_NULLABLE = frozenset({"status", "retry_after", "body", "content_type", "match"})
+_NULLABLE = frozenset({"status", "retry_after", "body", "content_type", "match", "redirect"})
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,11 @@ class Fault:
     is how many matching requests the rule applies to (0 means forever); `drop` closes the
     connection without answering; `delay` waits before answering; `match` limits the rule to
     requests whose raw body contains that substring.
+
+    `trickle` (seconds) sends the status line and headers with a huge Content-Length, then the
+    body one byte every `trickle` seconds until the client goes away or the sandbox stops;
+    `redirect` answers `status` (a 3xx) with this `Location`; `truncate` declares a longer
+    Content-Length than the body it sends, then closes the connection.
     """
 
     api: str = "any"
@@ -48,6 +58,9 @@ class Fault:
     drop: bool = False
     delay: float = 0.0
     match: str | None = None
+    trickle: float = 0.0
+    redirect: str | None = None
+    truncate: bool = False
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -69,6 +82,24 @@ class Fault:
             problems.append("drop and status cannot both be set: a dropped request gets no answer")
         if self.status is None and (self.body is not None or self.content_type is not None):
             problems.append("body and content_type need a status to answer with")
+        return problems + self._answer_problems()
+
+    def _answer_problems(self) -> list[str]:
+        """Problems with the ways of spoiling an answer: trickle, redirect, truncate."""
+        problems: list[str] = []
+        if self.trickle < 0:
+            problems.append(f"trickle must be 0 or more seconds, got {self.trickle}")
+        spoilers = [name for name in ("drop", "trickle", "truncate") if getattr(self, name)]
+        if len(spoilers) > 1:
+            problems.append(f"{' and '.join(spoilers)} cannot be combined: pick one")
+        if self.redirect is not None:
+            if self.status not in REDIRECT_STATUSES:
+                codes = ", ".join(map(str, REDIRECT_STATUSES))
+                problems.append(f"redirect needs a status of {codes}, got {self.status}")
+            if not self.redirect.strip() or any(c in self.redirect for c in "\r\n"):
+                problems.append(f"redirect must be a one-line URL, got {self.redirect!r}")
+            if self.trickle:
+                problems.append("redirect and trickle cannot be combined: pick one")
         return problems
 
     @classmethod
@@ -83,8 +114,9 @@ class Fault:
         if problems:
             raise ValueError("invalid fault: " + "; ".join(problems))
         values = dict(data)
-        if "delay" in values:
-            values["delay"] = float(values["delay"])
+        for key in ("delay", "trickle"):
+            if key in values:
+                values[key] = float(values[key])
         return cls(**values)
 
     def to_json(self) -> dict[str, Any]:

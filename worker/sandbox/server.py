@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from worker.sandbox import medallia, salesforce
+from worker.sandbox import medallia, salesforce, wire
 from worker.sandbox.faults import Fault, FaultBook, RequestLog
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,8 @@ class Sandbox:
     """Local look-alikes of the Salesforce and Medallia APIs for tests and `relay dev`.
 
     Every request is checked strictly, answered like the vendor would, and recorded. Faults make
-    the next matching requests fail, slow down, ask for a retry, or lose their connection.
+    the next matching requests fail, slow down, ask for a retry, redirect, lose their connection,
+    arrive truncated or trickle in forever.
     """
 
     def __init__(
@@ -138,6 +139,7 @@ class Sandbox:
     def _close(self) -> None:
         server, self._server, self._thread = self._server, None, None
         if server is not None:
+            server.stopping.set()
             server.close_connections()
             server.server_close()
 
@@ -149,6 +151,8 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
         self.sandbox = sandbox
+        # Set when the sandbox stops, so that answers trickling forever end with it.
+        self.stopping = threading.Event()
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -218,18 +222,33 @@ class _Handler(BaseHTTPRequestHandler):
         time.sleep(sandbox.latency + (fault.delay if fault else 0.0))
         if fault is not None and fault.drop:
             sandbox.log.add(record)
-            self._drop()
+            wire.drop(self)
             return
         status = 401 if auth else 400 if problems else _SUCCESS[endpoint]
         status = fault.status if fault and fault.status is not None else status
         message = auth if status == 401 else "; ".join(problems) if status == 400 else None
         content_type, payload = answer(endpoint, status, data, message)
-        if fault is not None:
-            payload = payload if fault.body is None else fault.body.encode()
-            content_type = fault.content_type or content_type
-        extra = {"Retry-After": fault.retry_after} if fault and fault.retry_after else {}
         sandbox.log.add(record | {"status": status})
-        self._send_raw(status, content_type, payload, extra)
+        if fault is None:
+            wire.send(self, status, content_type, payload, {})
+        else:
+            self._spoiled(fault, status, content_type, payload)
+
+    def _spoiled(self, fault: Fault, status: int, content_type: str, payload: bytes) -> None:
+        """Answer as `fault` says: another body, a redirect, truncated or trickling forever."""
+        extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+        if fault.redirect is not None:
+            extra["Location"] = fault.redirect
+            payload, content_type = wire.redirect_page(fault.redirect), "text/html"
+        payload = payload if fault.body is None else fault.body.encode()
+        content_type = fault.content_type or content_type
+        if fault.trickle:
+            stop = self.server.stopping
+            wire.trickle(self, status, content_type, payload, extra, every=fault.trickle, stop=stop)
+        elif fault.truncate:
+            wire.truncated(self, status, content_type, payload, extra)
+        else:
+            wire.send(self, status, content_type, payload, extra)
 
     def _refuse(self, api: str, endpoint: str, path: str) -> None:
         """Answer a request to an unknown path (404) or with a method other than POST (405)."""
@@ -276,21 +295,4 @@ class _Handler(BaseHTTPRequestHandler):
         return 201, {"added": fault.to_json()}
 
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        self._send_raw(status, "application/json", json.dumps(body).encode(), headers or {})
-
-    def _send_raw(
-        self, status: int, content_type: str, body: bytes, headers: dict[str, str]
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _drop(self) -> None:
-        # Shut the socket down without a byte of answer, as a crashed proxy would.
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
+        wire.send(self, status, "application/json", json.dumps(body).encode(), headers or {})

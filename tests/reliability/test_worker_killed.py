@@ -1,0 +1,57 @@
+"""A worker killed with events in flight and retries parked: another one finishes the job."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+
+from tests.integration.harness import Relay, event, posted_ids, wait_for
+from worker.sandbox import Fault, Sandbox
+
+EVENTS = 300
+
+
+@pytest.mark.timeout(300)
+def test_sigkill_loses_nothing_and_work_returns_within_two_minutes(
+    relay: Relay, sandbox: Sandbox, figures
+) -> None:
+    # given a slow target (so events are in flight) and a few events parked for 5 s
+    sandbox.add_fault(Fault(api="medallia", status=503, retry_after="5", times=20, match="m-park"))
+    sandbox.add_fault(Fault(api="medallia", delay=0.05, times=0))
+    events = [
+        event("md", "delivered", f"m-{'park' if i % 15 == 0 else 'go'}-{i}") for i in range(EVENTS)
+    ]
+    first = relay.start_worker("doomed")
+    relay.push(*events)
+    wait_for(
+        lambda: relay.counts("md").get("delivered", 0) >= 40 and relay.retries_waiting() > 0,
+        60,
+        "work under way",
+    )
+
+    # when the worker's whole process group is SIGKILLed mid-flight
+    relay.kill_worker(first)
+    killed_at = time.monotonic()
+    delivered_before = relay.counts("md").get("delivered", 0)
+    relay.start_worker("rescuer")  # default visibility timeout and restore sweep
+
+    # then every event is delivered, without an operator, within two minutes
+    wanted = {m for e in events for m in e["message_ids"]}
+    wait_for(lambda: wanted <= set(posted_ids(sandbox.requests())), 150, "every event")
+    recovered = time.monotonic() - killed_at
+    posts = Counter(posted_ids(sandbox.requests()))
+    duplicates = sum(n - 1 for n in posts.values())
+    figures(
+        pushed=EVENTS,
+        delivered_before_kill=delivered_before,
+        lost=len(wanted - set(posts)),
+        duplicate_posts=duplicates,
+        recovery_seconds=round(recovered, 1),
+        dead_letters=len(relay.dead_letters()),
+    )
+    assert recovered < 120
+    assert relay.dead_letters() == []
+    # Only what the dead worker had in hand (prefetch 1 x 4 threads) can be posted twice.
+    assert duplicates <= 4
