@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration lint format clean
+.PHONY: install run test test-unit test-integration lint format clean bench
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -29,13 +29,18 @@ test-integration: $(STAMP)
 	$(BIN)/pytest tests/integration
 
 lint: $(STAMP)
-	$(BIN)/ruff check worker tasks tests
-	$(BIN)/ruff format --check worker tasks tests
+	$(BIN)/ruff check worker tasks tests bench
+	$(BIN)/ruff format --check worker tasks tests bench
 	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format worker tasks tests
 	$(BIN)/ruff check --fix worker tasks tests
+
+## Measure the relay beside this machine's ceilings (issue 5): BENCH_EVENTS=N, BENCH_ARGS="--parked 100000".
+bench: $(STAMP)
+	$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -84,6 +84,12 @@ class CircuitBreaker:
             self._view[target] = view
         return view[0], view[1]
 
+    def open_until(self, target: str, now: float | None = None) -> float | None:
+        """When the target's circuit opens for a probe (past when probing); None if closed."""
+        now = time.time() if now is None else now
+        until, _ = self._state(target, now)
+        return until or None
+
     def blocked_until(self, target: str, now: float | None = None) -> float | None:
         """None if a request may go out now (closed, or this caller won the probe)."""
         now = time.time() if now is None else now

@@ -43,8 +43,10 @@ app.conf.update(
     },
     broker_connection_retry_on_startup=True,
     broker_connection_max_retries=None,
+    # Workers send task events so Flower sees every task without extra flags. Producers do not
+    # send "task-sent" events: that would double the cost of every publish.
     worker_send_task_events=True,
-    task_send_sent_event=True,
+    task_send_sent_event=False,
     worker_hijack_root_logger=False,
 )
 
@@ -61,14 +63,18 @@ class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
     def start(self, worker: Any) -> None:
         from worker.metrics import start_metrics_server
         from worker.publish import publish_envelopes
-        from worker.pump import RetryPump
+        from worker.pump import RetryPump, spare_open_circuits
         from worker.retryset import RetrySchedule
 
         start_metrics_server(settings.metrics_port)
         HEARTBEAT.name = worker.hostname
         HEARTBEAT.start()
         self.pump = RetryPump(
-            RetrySchedule(), publish_envelopes, settings.retry_poll_interval, settings.retry_lease
+            RetrySchedule(),
+            publish_envelopes,
+            settings.retry_poll_interval,
+            settings.retry_lease,
+            hold=spare_open_circuits(),
         )
         self.pump.start()
 

@@ -42,6 +42,11 @@ class RetrySchedule:
         members = self._claim(keys=[self.key], args=[now, limit, now + lease])
         return [text_of(m) for m in members]
 
+    def redate(self, due: dict[str, float]) -> None:
+        """Move members that are still parked to new due times."""
+        if due:
+            self.redis.zadd(self.key, due, xx=True)
+
     def release(self, members: list[str]) -> None:
         if members:
             self.redis.zrem(self.key, *members)

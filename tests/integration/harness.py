@@ -20,6 +20,7 @@ from worker.deadletters import DeadLetter, DeadLetterStore
 from worker.processes import start_worker, stop_group, worker_argv
 from worker.retryset import RetrySchedule
 from worker.settings import get_settings
+from worker.status import queue_depth
 
 CONFIG = """\
 [retry]
@@ -77,11 +78,16 @@ class Relay:
 
     # processes ------------------------------------------------------------------------------
 
-    def start_worker(self, name: str = "w") -> subprocess.Popen[bytes]:
+    def start_worker(self, name: str = "w", concurrency: int = 4) -> subprocess.Popen[bytes]:
         """A real `celery -A worker worker` in its own process group; waits until it is ready."""
         log_path = self.tmp / f"{name}-{len(self.workers)}.log"
         argv = worker_argv(
-            self.env["RELAY_QUEUE"], f"{name}-{uuid.uuid4().hex[:6]}", "-c", "4", "-l", "INFO"
+            self.env["RELAY_QUEUE"],
+            f"{name}-{uuid.uuid4().hex[:6]}",
+            "-c",
+            str(concurrency),
+            "-l",
+            "INFO",
         )
         process = start_worker(argv, log_path, self.env)
         self.workers.append(process)
@@ -129,6 +135,10 @@ class Relay:
 
     def retries_waiting(self) -> int:
         return RetrySchedule().count()
+
+    def waiting(self) -> int:
+        """Events parked for a retry or queued for a worker."""
+        return self.retries_waiting() + queue_depth()
 
     def settled(self, expected: int) -> bool:
         """True once `expected` events reached a final outcome and nothing waits to retry."""
