@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from worker.counters import Counters
 from worker.deadletters import DeadLetter, DeadLetterStore
 from worker.publish import publish_events
 from worker.settings import get_settings
@@ -29,6 +30,7 @@ def push_lines(
     """Queue each JSON line; store the rest as `invalid` dead letters; report both."""
     limit = get_settings().max_event_bytes
     store = DeadLetterStore()
+    counters = Counters()
     report = PushReport()
     batch: list[Any] = []
     for number, line in enumerate(lines, start=1):
@@ -39,6 +41,7 @@ def push_lines(
         if problem is not None:
             report.problems.append(problem)
             store.add(DeadLetter(reason="invalid", error=problem, event=event))
+            counters.incr(None, "dead:invalid")
             continue
         batch.append(event)
         if len(batch) >= BATCH:

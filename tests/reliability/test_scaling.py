@@ -1,0 +1,53 @@
+"""Three workers on one Redis: thousands of events, none lost, none posted twice."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+
+from tests.integration.harness import Relay, event, posted_ids
+from worker.sandbox import Sandbox
+
+EVENTS = 3000
+
+
+@pytest.mark.timeout(300)
+def test_three_workers_share_the_work_without_loss_or_duplicates(
+    relay: Relay, sandbox: Sandbox, figures
+) -> None:
+    # given three workers
+    for name in ("one", "two", "three"):
+        relay.start_worker(name)
+    statuses = ("delivered", "failed", "sent", "undelivered")
+    events = [event("md" if i % 2 else "sf", statuses[i % 4], f"m-{i}") for i in range(EVENTS)]
+    expected = {
+        e["message_ids"][0] for e in events if not (e["target"] == "sf" and e["status"] == "sent")
+    }
+
+    # when thousands of events are pushed
+    started = time.monotonic()
+    relay.push(*events)
+    relay.wait_settled(EVENTS, timeout=240)
+    seconds = time.monotonic() - started
+
+    # then each postable one was posted exactly once
+    posts = Counter(posted_ids(sandbox.requests()))
+    per_worker = Counter(
+        line.split("/")[0]
+        for line in (relay.tmp / "one-0.log").read_text().splitlines()
+        if "succeeded" in line
+    )
+    figures(
+        events=EVENTS,
+        posted=sum(posts.values()),
+        lost=len(expected - set(posts)),
+        duplicates=sum(n - 1 for n in posts.values()),
+        seconds=round(seconds, 1),
+        events_per_second=round(EVENTS / seconds),
+        worker_one_tasks=sum(per_worker.values()),
+    )
+    assert set(posts) == expected
+    assert max(posts.values()) == 1
+    assert relay.dead_letters() == []
