@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import statistics
 import subprocess
 import time
@@ -13,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import redis
+
+from worker.processes import stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 # Every child started through start_group, so that main() can stop whatever an error or Ctrl-C
@@ -149,18 +150,6 @@ def stop_all() -> None:
     """Stop every child this process started that is still running."""
     for process in STARTED:
         stop_group(process)
-
-
-def stop_group(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    """SIGTERM the child's process group (by its pid), SIGKILL it if it overstays."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def blocked_consumers(client: redis.Redis, queue: str) -> int:

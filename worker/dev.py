@@ -6,13 +6,12 @@ import contextlib
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from worker.processes import start_worker, stop_group, worker_argv
+from worker.processes import flower_argv, start_group, stop_group, worker_argv
 from worker.redis_server import free_port
 from worker.samples import DEV_CONFIG, sample_events
 from worker.settings import get_settings
@@ -49,17 +48,8 @@ def run_dev(duration: float | None) -> int:
     worker_log = workdir / "worker.log"
     worker = _start_worker(worker_log)
     flower_port = _port(5555)
-    flower = start_worker(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "worker",
-            "flower",
-            f"--port={flower_port}",
-            "--address=127.0.0.1",
-        ],
+    flower = start_group(
+        flower_argv(flower_port),
         workdir / "flower.log",
         {**os.environ, "FLOWER_UNAUTHENTICATED_API": "true"},
     )
@@ -136,7 +126,7 @@ def _port(preferred: int) -> int:
 
 def _start_worker(log_path: Path) -> subprocess.Popen[bytes]:
     argv = worker_argv(get_settings().queue, f"relay-dev-{os.getpid()}", "--loglevel=INFO")
-    return start_worker(argv, log_path, os.environ)
+    return start_group(argv, log_path, os.environ)
 
 
 def _wait(worker: subprocess.Popen[bytes], duration: float | None) -> None:

@@ -29,10 +29,24 @@ def worker_argv(queue: str, name: str, *extra: str) -> list[str]:
     ]
 
 
-def start_worker(
+def flower_argv(port: int) -> list[str]:
+    """The command line of Flower watching the relay's workers, on 127.0.0.1:`port`."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker",
+        "flower",
+        f"--port={port}",
+        "--address=127.0.0.1",
+    ]
+
+
+def start_group(
     argv: list[str], log_path: Path, env: Mapping[str, str]
 ) -> subprocess.Popen[bytes]:
-    """Start a worker in a new process group (so it and its children stop together)."""
+    """Start a child in a new process group (so it and its children stop together)."""
     with open(log_path, "wb") as log:  # the child keeps its own descriptor
         return subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, env=dict(env), start_new_session=True

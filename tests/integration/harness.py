@@ -17,7 +17,7 @@ import pytest
 
 from worker.counters import Counters, settled_events
 from worker.deadletters import DeadLetter, DeadLetterStore
-from worker.processes import start_worker, stop_group, worker_argv
+from worker.processes import start_group, stop_group, worker_argv
 from worker.retryset import RetrySchedule
 from worker.settings import get_settings
 from worker.status import queue_depth
@@ -89,7 +89,7 @@ class Relay:
             "-l",
             "INFO",
         )
-        process = start_worker(argv, log_path, self.env)
+        process = start_group(argv, log_path, self.env)
         self.workers.append(process)
         wait_for(
             lambda: b" ready." in log_path.read_bytes() or process.poll() is not None,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +11,7 @@ import requests
 
 from tests.integration.harness import Relay, event, wait_for
 from tests.integration.sentry_standin import SentryStandIn
+from worker.processes import flower_argv, start_group
 from worker.redis_server import free_port
 from worker.sandbox import Fault, Sandbox
 
@@ -30,23 +29,7 @@ def _get(url: str) -> Any:
 def flower(relay: Relay) -> Iterator[str]:
     port = free_port()
     env = {**relay.env, "FLOWER_UNAUTHENTICATED_API": "true"}
-    with open(relay.tmp / "flower.log", "wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "worker",
-                "flower",
-                f"--port={port}",
-                "--address=127.0.0.1",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = start_group(flower_argv(port), relay.tmp / "flower.log", env)
     relay.workers.append(process)  # stopped with the workers
     url = f"http://127.0.0.1:{port}"
 
