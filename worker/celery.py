@@ -15,6 +15,8 @@ settings = get_settings()
 
 app = Celery("relay", broker=settings.redis_url, include=["tasks.deliver"])
 app.conf.update(
+    # kombu's Redis transport, made to survive losing Redis (see worker.broker).
+    broker_transport="worker.broker:Transport",
     task_serializer="json",
     accept_content=["json"],
     result_backend=None,
@@ -40,6 +42,8 @@ app.conf.update(
         # Look for a dead worker's unacked messages every ~10 s (kombu's default is ~100 s).
         "unacked_restore_interval": 5,
         "unacked_restore_throttle": 2,
+        # A worker killed mid-sweep holds the sweep's lock until it expires (kombu: 300 s).
+        "unacked_mutex_expire": 30,
     },
     broker_connection_retry_on_startup=True,
     broker_connection_max_retries=None,

@@ -43,9 +43,7 @@ def flower_argv(port: int) -> list[str]:
     ]
 
 
-def start_group(
-    argv: list[str], log_path: Path, env: Mapping[str, str]
-) -> subprocess.Popen[bytes]:
+def start_group(argv: list[str], log_path: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
     """Start a child in a new process group (so it and its children stop together)."""
     with open(log_path, "wb") as log:  # the child keeps its own descriptor
         return subprocess.Popen(
