@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
+import jwt
 import requests
 
 from tasks.outbound import OutboundRequest
@@ -88,6 +89,73 @@ class ClientCredentials:
             raise AuthError("token endpoint answered without an access_token") from None
 
 
+class JwtBearer:
+    """Salesforce's OAuth 2.0 JWT bearer flow: an RS256 assertion (iss = consumer key, sub =
+    user, aud = login host) traded at {login_url}/services/oauth2/token for an access token.
+
+    Salesforce does not say how long the token lives, so it is kept for `TOKEN_LIFETIME` and
+    fetched again at once after a 401."""
+
+    TOKEN_LIFETIME = 1800.0
+    GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+    def __init__(self, params: Mapping[str, str], timeout: float = 10.0) -> None:
+        self._params = params
+        # A PEM key kept in one environment line often has its newlines written as "\\n".
+        key = params["private_key"]
+        self._key = key.replace("\\n", "\n") if "\n" not in key else key
+        self._login_url = params.get("login_url", "https://login.salesforce.com").rstrip("/")
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._expires = 0.0
+
+    def headers(self, request: OutboundRequest) -> dict[str, str]:
+        with self._lock:
+            if self._token is None or time.time() >= self._expires:
+                self._token = self._fetch()
+                self._expires = time.time() + self.TOKEN_LIFETIME
+            return {"Authorization": f"Bearer {self._token}"}
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._token = None
+
+    def assertion(self, now: float | None = None) -> str:
+        """The signed JWT the token endpoint expects (valid for three minutes)."""
+        issued = int(time.time() if now is None else now)
+        claims = {
+            "iss": self._params["consumer_key"],
+            "sub": self._params["username"],
+            "aud": self._login_url,
+            "exp": issued + 180,
+        }
+        try:
+            return jwt.encode(claims, self._key, algorithm="RS256")
+        except (ValueError, TypeError, jwt.PyJWTError) as exc:
+            raise AuthError(f"cannot sign the JWT assertion: {type(exc).__name__}") from None
+
+    def _fetch(self) -> str:
+        form = {"grant_type": self.GRANT, "assertion": self.assertion()}
+        try:
+            answer = requests.post(
+                f"{self._login_url}/services/oauth2/token",
+                data=form,
+                timeout=self._timeout,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise AuthError(f"token endpoint unreachable: {type(exc).__name__}") from None
+        if answer.status_code != 200:
+            raise AuthError(
+                f"token endpoint answered HTTP {answer.status_code}: {answer.text[:200]}"
+            )
+        try:
+            return str(answer.json()["access_token"])
+        except (ValueError, KeyError, TypeError):
+            raise AuthError("token endpoint answered without an access_token") from None
+
+
 class HubSignature:
     """`X-Hub-Signature: sha1=<HMAC-SHA1 of the raw body>`, as some Medallia channels expect."""
 
@@ -106,6 +174,7 @@ AUTHENTICATORS: dict[str, Callable[[Mapping[str, str]], Authenticator]] = {
     "bearer": StaticBearer,
     "client_credentials": ClientCredentials,
     "hub_signature": HubSignature,
+    "jwt_bearer": JwtBearer,
 }
 
 

@@ -27,8 +27,9 @@ _AUTH_KEYS: dict[str, tuple[set[str], set[str]]] = {
     "bearer": ({"token"}, set()),
     "client_credentials": ({"token_url", "client_id", "client_secret"}, {"scope"}),
     "hub_signature": ({"secret"}, set()),
+    "jwt_bearer": ({"consumer_key", "username", "private_key"}, {"login_url"}),
 }
-_SECRET_KEYS = {"token", "client_secret", "secret"}
+_SECRET_KEYS = {"token", "client_secret", "secret", "private_key"}
 DEFAULT_TIMEOUT = 10.0
 
 

@@ -35,7 +35,7 @@ class SalesforceKind:
     """Registry entry for `kind = "salesforce"`."""
 
     name = "salesforce"
-    auth_types = frozenset({"bearer"})
+    auth_types = frozenset({"bearer", "jwt_bearer"})
 
     def parse_options(
         self, table: Mapping[str, Any], where: str
