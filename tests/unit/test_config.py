@@ -384,7 +384,7 @@ BAD = [
     pytest.param(
         [(sf("auth"), {"type": "hub_signature", "secret": "${HUB_SECRET}"})],
         ENV,
-        "targets.sf-prod.auth.type: must be one of bearer, got 'hub_signature'",
+        "targets.sf-prod.auth.type: must be one of bearer, jwt_bearer, got 'hub_signature'",
         id="auth-type-not-for-kind",
     ),
     pytest.param(
