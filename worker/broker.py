@@ -5,7 +5,8 @@ unacknowledged messages back at once. With Redis gone (or the connection already
 kombu 5.7 raises AttributeError on `conninfo.hostname`), that attempt raised out of the
 consumer and Celery stopped the worker as an "unrecoverable error". Those messages are safe in
 Redis's unacked index anyway: the visibility sweep returns them. So a failed attempt is logged
-and left to the sweep.
+and left to the sweep. The same holds for a task that finishes (acks) just after the
+connection dropped: kombu raised AttributeError out of the event loop for that too.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 from typing import Any
 
 from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual
 
 log = logging.getLogger("relay.broker")
 
@@ -33,6 +35,30 @@ class QoS(kombu_redis.QoS):
                 exc,
             )
             self._delivered.clear()
+
+    def ack(self, delivery_tag: Any) -> None:
+        try:
+            super().ack(delivery_tag)  # type: ignore[no-untyped-call]
+        except Exception as exc:  # the connection went away under a finishing task
+            self._leave_to_sweep("ack", delivery_tag, exc)
+
+    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        try:
+            super().reject(delivery_tag, requeue)  # type: ignore[no-untyped-call]
+        except Exception as exc:  # the connection went away under a finishing task
+            self._leave_to_sweep("reject", delivery_tag, exc)
+
+    def _leave_to_sweep(self, what: str, delivery_tag: Any, exc: Exception) -> None:
+        """Forget the message locally; it stays in Redis's unacked index, so the sweep hands it
+        out again and the event_id claim keeps a delivered event from being posted twice."""
+        log.warning(
+            "could not %s message %s (%s: %s); it returns after the visibility timeout",
+            what,
+            delivery_tag,
+            type(exc).__name__,
+            exc,
+        )
+        virtual.QoS.ack(self, delivery_tag)  # type: ignore[no-untyped-call]
 
 
 class Channel(kombu_redis.Channel):
