@@ -5,48 +5,34 @@ from __future__ import annotations
 import gzip
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
 from typing import Any
 
+from tests.integration.json_endpoint import JsonEndpoint
 
-class SentryStandIn:
+
+class SentryStandIn(JsonEndpoint):
     """Accepts `POST /api/<project>/envelope/` and keeps the decoded items."""
 
     def __init__(self) -> None:
         self.raw: list[bytes] = []
         self._lock = threading.Lock()
-        standin = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.headers.get("Content-Encoding") == "gzip":
-                    body = gzip.decompress(body)
-                with standin._lock:
-                    standin.raw.append(body)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def answer(self, path: str, headers: Message, body: bytes) -> tuple[int, Any]:
+        if headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        with self._lock:
+            self.raw.append(body)
+        return 200, {}
 
     @property
     def dsn(self) -> str:
-        return f"http://publickey@127.0.0.1:{self.server.server_address[1]}/1"
+        return self.base.replace("http://", "http://publickey@") + "/1"
 
     def start(self) -> SentryStandIn:
-        self.thread.start()
+        """Already serving; kept so that tests read `SentryStandIn().start()`."""
         return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     def events(self) -> list[dict[str, Any]]:
         """The error events received (envelope items of type `event`)."""

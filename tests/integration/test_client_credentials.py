@@ -3,64 +3,41 @@
 from __future__ import annotations
 
 import base64
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 
+from tests.integration.json_endpoint import JsonEndpoint
 from worker.auth import AuthError, ClientCredentials
 
 pytestmark = pytest.mark.timeout(30)
 
 
-class TokenEndpoint:
+class TokenEndpoint(JsonEndpoint):
     """Checks HTTP Basic client credentials and the grant; hands out numbered tokens."""
 
     def __init__(self) -> None:
         self.grants: list[dict[str, list[str]]] = []
         self.expires_in = 3600
-        endpoint = self
+        super().__init__()
+        self.url = f"{self.base}/oauth/token"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
-                basic = base64.b64encode(b"client-id:client-secret").decode()
-                if self.headers.get("Authorization") != f"Basic {basic}":
-                    status, body = 401, {"error": "invalid_client"}
-                else:
-                    endpoint.grants.append(form)
-                    status, body = (
-                        200,
-                        {
-                            "access_token": f"token-{len(endpoint.grants)}",
-                            "expires_in": endpoint.expires_in,
-                        },
-                    )
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/oauth/token"
+    def answer(self, path: str, headers: Message, body: bytes) -> tuple[int, Any]:
+        basic = base64.b64encode(b"client-id:client-secret").decode()
+        if headers.get("Authorization") != f"Basic {basic}":
+            return 401, {"error": "invalid_client"}
+        self.grants.append(parse_qs(body.decode()))
+        return 200, {"access_token": f"token-{len(self.grants)}", "expires_in": self.expires_in}
 
 
 @pytest.fixture
 def endpoint() -> Iterator[TokenEndpoint]:
     server = TokenEndpoint()
     yield server
-    server.server.shutdown()
-    server.server.server_close()
+    server.stop()
 
 
 def _auth(endpoint: TokenEndpoint, secret: str = "client-secret") -> ClientCredentials:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -16,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.integration.harness import Relay, event
+from tests.integration.json_endpoint import JsonEndpoint
 from worker.auth import AuthError, JwtBearer
 from worker.sandbox import Sandbox
 
@@ -23,34 +22,18 @@ pytestmark = pytest.mark.timeout(90)
 TOKEN = "sf-test-token"  # what the sandbox accepts for Salesforce
 
 
-class TokenEndpoint:
+class TokenEndpoint(JsonEndpoint):
     """Checks each assertion with the public key, as Salesforce would, and counts grants."""
 
     def __init__(self, public_pem: bytes) -> None:
         self.grants: list[dict[str, Any]] = []
         self.fail_with: int | None = None
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
-                status, body = endpoint.answer(self.path, form)
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
         self.public_pem = public_pem
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        super().__init__()
+        self.url = self.base
 
-    def answer(self, path: str, form: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+    def answer(self, path: str, headers: Message, body: bytes) -> tuple[int, dict[str, Any]]:
+        form = parse_qs(body.decode())
         if self.fail_with:
             return self.fail_with, {"error": "invalid_grant"}
         assert path == "/services/oauth2/token"
@@ -78,8 +61,7 @@ def keys() -> tuple[str, bytes]:
 def endpoint(keys: tuple[str, bytes]) -> Iterator[TokenEndpoint]:
     server = TokenEndpoint(keys[1])
     yield server
-    server.server.shutdown()
-    server.server.server_close()
+    server.stop()
 
 
 def test_the_assertion_carries_the_documented_claims_and_the_token_is_cached(
