@@ -26,8 +26,11 @@ class Counters:
     def __init__(self, client: redis.Redis | None = None) -> None:
         self.redis = client or get_redis()
 
-    def incr(self, target: str | None, outcome: str, amount: int = 1) -> None:
-        self.redis.hincrby(key("stats", target or "-"), outcome, amount)
+    def incr(
+        self, target: str | None, outcome: str, amount: int = 1, pipe: redis.Redis | None = None
+    ) -> None:
+        """Count an outcome, or queue the count on `pipe` to go with other writes."""
+        (pipe or self.redis).hincrby(key("stats", target or "-"), outcome, amount)
 
     def snapshot(self) -> dict[str, dict[str, int]]:
         """{target: {outcome: count}} for every target that has counted anything."""

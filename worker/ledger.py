@@ -68,12 +68,14 @@ class EventLedger:
         ttl = int(max(get_settings().dedup_window, hold)) or 1
         self.redis.set(self._key(target, event_id), f"pending:{owner}", ex=ttl)
 
-    def done(self, target: str, event_id: str) -> None:
+    def done(self, target: str, event_id: str, pipe: redis.Redis | None = None) -> None:
+        """Mark the event delivered, or queue that on `pipe` to go with other writes."""
+        client = pipe or self.redis
         window = int(get_settings().dedup_window)
         if window > 0:
-            self.redis.set(self._key(target, event_id), "done", ex=window)
+            client.set(self._key(target, event_id), "done", ex=window)
         else:
-            self.redis.delete(self._key(target, event_id))
+            client.delete(self._key(target, event_id))
 
     def forget(self, target: str, event_id: str) -> None:
         self.redis.delete(self._key(target, event_id))
