@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from typing import Any
 
+import redis
 from celery import Celery, bootsteps
 from celery.signals import task_prerun, worker_init
 
 from worker.liveness import Heartbeat
+from worker.redisconn import get_redis
 from worker.settings import get_settings
 
 settings = get_settings()
@@ -56,17 +60,19 @@ app.conf.update(
 
 
 class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
-    """Runs the retry pump and the metrics server inside every worker (no extra processes)."""
+    """Runs the retry pump, the inbox bundler and the metrics server inside every worker."""
 
     requires = ("celery.worker.components:Pool",)
 
     def __init__(self, worker: Any, **kwargs: Any) -> None:
         super().__init__(worker, **kwargs)
         self.pump: Any = None
+        self.bundler: Any = None
 
     def start(self, worker: Any) -> None:
+        from worker.inbox import Bundler, recover_orphans
         from worker.metrics import start_metrics_server
-        from worker.publish import publish_envelopes
+        from worker.publish import publish_bundle, publish_envelopes
         from worker.pump import RetryPump, spare_open_circuits
         from worker.retryset import RetrySchedule
 
@@ -81,8 +87,27 @@ class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
             hold=spare_open_circuits(),
         )
         self.pump.start()
+        client = get_redis()
+        try:
+            recover_orphans(client)
+        except redis.RedisError as exc:  # the bundler looks again every few seconds
+            logging.getLogger("relay.inbox").warning(
+                "inbox: could not recover stopped bundlers' events yet (%s)", exc
+            )
+        # One bundler per process: the pid tells apart the processes of one host name.
+        self.bundler = Bundler(
+            client,
+            publish_bundle,
+            f"{worker.hostname}:{os.getpid()}",
+            settings.batch_size,
+            settings.linger,
+        )
+        self.bundler.start()
 
     def stop(self, worker: Any) -> None:
+        # Reverse order of start; the bundler's last round publishes before the lease goes.
+        if self.bundler is not None:
+            self.bundler.stop()
         if self.pump is not None:
             self.pump.stop()
         HEARTBEAT.stop()

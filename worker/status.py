@@ -7,6 +7,7 @@ from typing import Any
 
 from worker.counters import Counters
 from worker.deadletters import DeadLetterStore
+from worker.inbox import Inbox
 from worker.redisconn import get_redis
 from worker.retryset import RetrySchedule
 from worker.settings import get_settings
@@ -25,17 +26,20 @@ def queue_depth() -> int:
 
 
 def collect_status() -> dict[str, Any]:
-    """Queue depth, retries waiting and dead letters (both by target), and outcome counts."""
+    """Queue and inbox depths, retries waiting and dead letters (by target), outcome counts."""
     client = get_redis()
     queue = get_settings().queue
     depth = queue_depth()
+    inbox = Inbox(client).depth()
     retries: Counter[str] = Counter()
     for envelope, _ in RetrySchedule(client).iter():
         event = envelope.event
         retries[str(event.get("target", "-")) if isinstance(event, dict) else "-"] += 1
     dead: Counter[str] = Counter(str(d.target or "-") for d in DeadLetterStore(client).iter())
     return {
-        "queue": {"name": queue, "depth": depth},
+        # Events in the inbox are not yet messages: a backlog there means bundlers lag or
+        # no worker runs, which the queue depth alone would hide.
+        "queue": {"name": queue, "depth": depth, "inbox": inbox},
         "retries_waiting": dict(retries),
         "dead_letters": dict(dead),
         "outcomes": Counters(client).snapshot(),
@@ -47,7 +51,11 @@ def render_status(report: dict[str, Any]) -> str:
     targets = sorted(
         set(report["retries_waiting"]) | set(report["dead_letters"]) | set(report["outcomes"])
     )
-    lines = [f"queue {report['queue']['name']!r}: {report['queue']['depth']} message(s) waiting"]
+    queue = report["queue"]
+    lines = [
+        f"queue {queue['name']!r}: {queue['depth']} message(s) waiting, "
+        f"inbox: {queue['inbox']} event(s) waiting"
+    ]
     header = f"{'target':<24}{'retrying':>9}{'dead':>7}  outcomes"
     lines += [header, "-" * len(header)]
     for name in targets:
