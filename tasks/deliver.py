@@ -18,6 +18,7 @@ from worker.celery import app
 from worker.envelope import Envelope
 from worker.reporting import mask_text
 from worker.runtime import get_relay
+from worker.settlement import Settlement
 
 log = logging.getLogger("relay.task")
 
@@ -32,18 +33,38 @@ class DeadLettered(Exception):
 )
 def deliver(envelope: dict[str, Any]) -> str:
     """Deliver one event envelope: posted, parked for retry, or dead-lettered."""
+    return _report(_run([envelope]))
+
+
+@app.task(  # type: ignore[untyped-decorator]
+    name="relay.deliver_batch", acks_late=True, reject_on_worker_lost=True, throws=(DeadLettered,)
+)
+def deliver_batch(envelopes: list[dict[str, Any]]) -> str:
+    """Deliver a bundle of envelopes, each settled on its own. Flower shows the worst outcome
+    (a dead letter over a retry over done) and every event's summary."""
+    return _report(_run(envelopes))
+
+
+def _run(envelopes: list[dict[str, Any]]) -> list[Settlement]:
     try:
-        settled = get_relay().process(Envelope.from_dict(envelope))
+        return get_relay().process_batch([Envelope.from_dict(e) for e in envelopes])
     except redis.RedisError as exc:
-        # The outcome could not be recorded: hand the message back rather than lose it.
+        # The outcomes could not be recorded: hand the message back rather than lose it (the
+        # idempotency claims stop what was already posted from being posted again).
         log.warning(
             "Redis error while settling (%s: %s); message requeued", type(exc).__name__, exc
         )
         raise Reject(f"Redis error while settling: {type(exc).__name__}", requeue=True) from None
-    summary = mask_text(settled.summary)
-    if settled.state == "retry":
-        when = datetime.fromtimestamp(settled.due or 0, UTC)
-        raise Retry(summary, when=when)
-    if settled.state == "dead":
+
+
+def _report(settled: list[Settlement]) -> str:
+    if len(settled) == 1:
+        summary = mask_text(settled[0].summary)
+    else:
+        summary = mask_text("; ".join(f"[{i}] {s.summary}" for i, s in enumerate(settled)))
+    if any(s.state == "dead" for s in settled):
         raise DeadLettered(summary)
+    due = [s.due or 0.0 for s in settled if s.state == "retry"]
+    if due:
+        raise Retry(summary, when=datetime.fromtimestamp(min(due), UTC))
     return summary

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,3 +45,39 @@ def stable_id(*parts: str) -> str:
 def dump_json(value: Any) -> bytes:
     """Compact UTF-8 JSON, the form both APIs accept."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+Merged = tuple[OutboundRequest, tuple[int, ...]]
+"""A request to send, and the indexes of the translated requests it carries."""
+
+
+def coalesce(
+    requests: Sequence[OutboundRequest],
+    group: Callable[[OutboundRequest], Hashable | None],
+    units: Callable[[OutboundRequest], int],
+    limit: int,
+    merge: Callable[[list[OutboundRequest]], OutboundRequest],
+) -> list[Merged]:
+    """Fewer requests with the same content: requests with the same `group` key (None: never
+    merged) travel together, in order, up to `limit` units per request. A request alone in its
+    group is sent as it was translated, so its ids stay those of a lone attempt."""
+    chunks: dict[Hashable, list[list[int]]] = {}
+    order: list[list[int]] = []
+    for index, request in enumerate(requests):
+        name = group(request)
+        if name is None:
+            order.append([index])
+            continue
+        open_chunks = chunks.setdefault(name, [])
+        if open_chunks:
+            last = open_chunks[-1]
+            if sum(units(requests[i]) for i in last) + units(request) <= limit:
+                last.append(index)
+                continue
+        chunk = [index]
+        open_chunks.append(chunk)
+        order.append(chunk)
+    return [
+        (requests[c[0]] if len(c) == 1 else merge([requests[i] for i in c]), tuple(c))
+        for c in order
+    ]

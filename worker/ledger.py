@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import redis
 
 from tasks.events import Event
@@ -41,6 +43,17 @@ return fresh
 """
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One event's claim on its event_id: by envelope `owner`, for `hold` seconds."""
+
+    target: str
+    event_id: str
+    owner: str
+    hold: float
+    replayed: bool = False
+
+
 class EventLedger:
     """Claims event ids so that each is posted once within RELAY_DEDUP_WINDOW."""
 
@@ -55,18 +68,29 @@ class EventLedger:
 
         False for another copy while the event is pending or done. `hold` is how long a
         pending claim lives: past the event's whole retry life."""
-        ttl = int(max(get_settings().dedup_window, hold)) or 1
-        name, mine = self._key(target, event_id), f"pending:{owner}"
-        if self.redis.set(name, mine, nx=True, ex=ttl):
-            return True
-        # The same envelope again (its message was requeued before it could record the claim).
-        current = self.redis.get(name)
-        return current is not None and text_of(current) == mine
+        return self.claim_many([Claim(target, event_id, owner, hold)])[0]
+
+    def claim_many(self, claims: list[Claim]) -> list[bool]:
+        """`claim` (or `force`, for replays) for many events in one round trip (two when some
+        event_id was already claimed: then its owner is read back)."""
+        window = get_settings().dedup_window
+        pipe = self.redis.pipeline(transaction=False)
+        for c in claims:
+            ttl = int(max(window, c.hold)) or 1
+            name, mine = self._key(c.target, c.event_id), f"pending:{c.owner}"
+            pipe.set(name, mine, ex=ttl, nx=not c.replayed)
+        taken = [bool(ok) for ok in pipe.execute()]
+        lost = [i for i, ok in enumerate(taken) if not ok]
+        if lost:
+            for i in lost:
+                pipe.get(self._key(claims[i].target, claims[i].event_id))
+            for i, current in zip(lost, pipe.execute(), strict=True):
+                taken[i] = current is not None and text_of(current) == f"pending:{claims[i].owner}"
+        return taken
 
     def force(self, target: str, event_id: str, owner: str, hold: float) -> None:
         """Claim for a replay, whatever was recorded before."""
-        ttl = int(max(get_settings().dedup_window, hold)) or 1
-        self.redis.set(self._key(target, event_id), f"pending:{owner}", ex=ttl)
+        self.claim_many([Claim(target, event_id, owner, hold, replayed=True)])
 
     def done(self, target: str, event_id: str, pipe: redis.Redis | None = None) -> None:
         """Mark the event delivered, or queue that on `pipe` to go with other writes."""
@@ -92,9 +116,18 @@ class StatusLedger:
         self.redis = client or get_redis()
         self._admit = self.redis.register_script(_ADMIT)
 
+    def admit_many(self, items: list[tuple[str, Event]]) -> list[list[str]]:
+        """`admit` for many (target, event) pairs, in order, in one round trip."""
+        ttl = max(int(get_settings().dedup_window), 1)
+        pipe = self.redis.pipeline(transaction=False)
+        for target, event in items:
+            keys = [key("msg", target, mid) for mid in event.message_ids]
+            self._admit(keys=keys, args=[event.occurred_ms, RANK[event.status], ttl], client=pipe)
+        return [
+            [event.message_ids[int(i) - 1] for i in fresh]
+            for (_, event), fresh in zip(items, pipe.execute(), strict=True)
+        ]
+
     def admit(self, target: str, event: Event) -> list[str]:
         """The message ids of `event` that are not older than what was sent for them."""
-        keys = [key("msg", target, mid) for mid in event.message_ids]
-        ttl = max(int(get_settings().dedup_window), 1)
-        fresh = self._admit(keys=keys, args=[event.occurred_ms, RANK[event.status], ttl])
-        return [event.message_ids[int(i) - 1] for i in fresh]
+        return self.admit_many([(target, event)])[0]

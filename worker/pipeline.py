@@ -1,7 +1,10 @@
-"""One delivery, start to finish: schema → route → translate → send → classify → settle.
+"""Deliveries, start to finish: schema → route → claim → translate → send → classify → settle.
 
-Settling is per message id: what was accepted is done, what may succeed later is parked in the
-retry schedule, what cannot succeed becomes a dead letter carrying only its own message ids.
+A Celery message carries a batch of envelopes (one or many). Redis is asked once per step for
+the whole batch (claims, status order, done marks and counters go in pipelines), requests are
+coalesced where the target's API allows, and each event is still settled on its own, per
+message id: what was accepted is done, what may succeed later is parked in the retry schedule,
+what cannot succeed becomes a dead letter carrying only its own message ids.
 """
 
 from __future__ import annotations
@@ -9,37 +12,36 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import redis
 
 from tasks.backoff import next_retry_delay
-from tasks.classify import HttpResult, Retry, classify
+from tasks.classify import Retry
 from tasks.events import Event
 from tasks.outbound import NotDeliverable, OutboundRequest, Skip
 from tasks.schemas import InvalidEvent, load_event
 from tasks.targets import TARGET_KINDS
 from worker import logs, metrics, reporting
-from worker.auth import Authenticator, AuthError, make_authenticator
 from worker.breaker import BreakerPolicy, CircuitBreaker
 from worker.config import RelayConfig, Target
 from worker.counters import Counters
 from worker.deadletters import DeadLetter, DeadLetterStore, Reason
 from worker.envelope import Envelope
-from worker.ledger import EventLedger, StatusLedger
+from worker.ledger import Claim, EventLedger, StatusLedger
 from worker.ratelimit import RateLimiter
 from worker.retryset import RetrySchedule
+from worker.sending import Job, Sender
 from worker.settings import get_settings
-from worker.settlement import Attempt, Settlement, Tally
-from worker.transport import send
+from worker.settlement import Settlement, Tally
 
 log = logging.getLogger("relay.pipeline")
-_BUDGET_SPENT = "not sent yet: this task's time budget (RELAY_TASK_BUDGET) ran out"
+Routed = tuple[Envelope, Event, Target]
 
 
 class Relay:
-    """Processes envelopes against one checked configuration and one Redis."""
+    """Processes batches of envelopes against one checked configuration and one Redis."""
 
     def __init__(self, config: RelayConfig, client: redis.Redis | None = None) -> None:
         settings = get_settings()
@@ -56,37 +58,33 @@ class Relay:
             client,
         )
         self.limiter = RateLimiter(client)
-        self._auth: dict[str, Authenticator] = {}
+        self.sender = Sender(self.breaker)
 
     def process(self, envelope: Envelope) -> Settlement:
         """Deliver, park or dead-letter one envelope."""
-        admitted = self._admit(envelope)
-        if isinstance(admitted, Settlement):
-            return admitted
-        event, target = admitted
-        try:
-            prepared = self._prepare(envelope, event, target)
-        except NotDeliverable as exc:
-            message = f"{exc} (target {target.name!r} is a {target.kind} target)"
-            return self._dead(envelope, "invalid", message, target.name)
-        if isinstance(prepared, Settlement):
-            return prepared
-        envelope, event, plan = prepared
-        held = self._hold(envelope, target, len(plan))
-        if held is not None:
-            return held
-        envelope.attempts += 1
-        tally = Tally()
-        deadline = time.monotonic() + get_settings().task_budget
-        for request in plan:
-            if time.monotonic() < deadline:
-                tally.add(self._attempt(target, request, envelope))
-            else:  # stay far inside the visibility timeout: park what is left, at once
-                tally.add(Attempt(request, Retry(_BUDGET_SPENT, 0.0), HttpResult(None)))
-        return self._settle(envelope, target, event.event_id, tally)
+        return self.process_batch([envelope])[0]
 
-    def _admit(self, envelope: Envelope) -> tuple[Event, Target] | Settlement:
-        """Schema, routing and idempotency: the event and its target, or why not."""
+    def process_batch(self, envelopes: list[Envelope]) -> list[Settlement]:
+        """Deliver, park or dead-letter each envelope; settlements in the same order."""
+        batch = _Batch()
+        settled = batch.settled
+        routed: dict[int, Routed] = {}
+        for i, envelope in enumerate(envelopes):
+            outcome = self._route(envelope)
+            if isinstance(outcome, Settlement):
+                settled[i] = outcome
+            else:
+                routed[i] = outcome
+        jobs = self._prepare(self._claimed(routed, settled), batch)
+        ready = {i: job for i, job in jobs.items() if not self._held(i, job, settled)}
+        self.sender.send_all(list(ready.values()), time.monotonic() + get_settings().task_budget)
+        for i, job in ready.items():
+            settled[i] = self._settle(job, batch)
+        self._flush(batch)
+        return [settled[i] for i in range(len(envelopes))]
+
+    def _route(self, envelope: Envelope) -> Routed | Settlement:
+        """Schema and routing: the event and its target, or a dead letter saying why not."""
         try:
             event = load_event(envelope.event)
         except InvalidEvent as exc:
@@ -96,61 +94,85 @@ class Relay:
             known = ", ".join(sorted(self.config.targets)) or "none"
             message = f"unknown target {event.target!r} (configured targets: {known})"
             return self._dead(envelope, "unroutable", message, event.target)
-        if not self._claim(envelope, event, target):
-            self._count(target.name, "duplicate")
-            return Settlement("done", f"duplicate of event {event.event_id} (posted once)")
-        return event, target
+        return envelope, event, target
 
-    def _prepare(
-        self, envelope: Envelope, event: Event, target: Target
-    ) -> tuple[Envelope, Event, list[OutboundRequest]] | Settlement:
+    def _claimed(
+        self, routed: dict[int, Routed], settled: dict[int, Settlement]
+    ) -> dict[int, Routed]:
+        """Take each event_id's idempotency claim (all in one round trip); copies are done."""
+        asking = [i for i, (envelope, _, _) in routed.items() if not envelope.claimed]
+        claims = [
+            Claim(t.name, e.event_id, env.id, t.retry.max_age + 3600, env.replayed)
+            for env, e, t in (routed[i] for i in asking)
+        ]
+        for i, taken in zip(asking, self.events.claim_many(claims), strict=True):
+            envelope, event, target = routed[i]
+            if taken:
+                envelope.claimed = True
+                continue
+            del routed[i]
+            self._count(target.name, "duplicate")
+            settled[i] = Settlement("done", f"duplicate of event {event.event_id} (posted once)")
+        return routed
+
+    def _prepare(self, routed: dict[int, Routed], batch: _Batch) -> dict[int, Job]:
         """Translate, dropping statuses the target has no use for and ones already overtaken."""
-        plan = self._translate(event, target)
-        if isinstance(plan, Skip):
-            self._finish(target, event.event_id, "skipped")
-            return Settlement("done", f"skipped: {plan.reason}")
-        fresh = self.statuses.admit(target.name, event)
-        if not fresh:
-            self._finish(target, event.event_id, "stale")
-            return Settlement("done", "stale: a newer status was already sent")
-        if len(fresh) < len(event.message_ids):
-            event = replace(event, message_ids=tuple(fresh))
-            envelope = envelope.narrowed(fresh)
-            plan = self._translate(event, target)
-        assert not isinstance(plan, Skip)
-        return envelope, event, plan
+        settled = batch.settled
+        plans: dict[int, list[OutboundRequest]] = {}
+        for i, (envelope, event, target) in routed.items():
+            try:
+                plan = self._translate(event, target)
+            except NotDeliverable as exc:
+                message = f"{exc} (target {target.name!r} is a {target.kind} target)"
+                settled[i] = self._dead(envelope, "invalid", message, target.name)
+                continue
+            if isinstance(plan, Skip):
+                batch.finished.append((target.name, event.event_id, "skipped"))
+                settled[i] = Settlement("done", f"skipped: {plan.reason}")
+            else:
+                plans[i] = plan
+        order = list(plans)
+        fresh_ids = self.statuses.admit_many([(routed[i][2].name, routed[i][1]) for i in order])
+        jobs: dict[int, Job] = {}
+        for i, fresh in zip(order, fresh_ids, strict=True):
+            envelope, event, target = routed[i]
+            if not fresh:
+                batch.finished.append((target.name, event.event_id, "stale"))
+                settled[i] = Settlement("done", "stale: a newer status was already sent")
+                continue
+            plan = plans[i]
+            if len(fresh) < len(event.message_ids):
+                event = replace(event, message_ids=tuple(fresh))
+                envelope = envelope.narrowed(fresh)
+                narrowed = self._translate(event, target)
+                assert not isinstance(narrowed, Skip)
+                plan = narrowed
+            jobs[i] = Job(envelope, event, target, plan)
+        return jobs
 
     def _translate(self, event: Event, target: Target) -> list[OutboundRequest] | Skip:
         return TARGET_KINDS[target.kind].translate(event, target.options)
 
-    def _claim(self, envelope: Envelope, event: Event, target: Target) -> bool:
-        """Take the event_id's idempotency claim, unless this envelope already holds it."""
-        if envelope.claimed:
-            return True
-        hold = target.retry.max_age + 3600
-        if envelope.replayed:
-            self.events.force(target.name, event.event_id, envelope.id, hold)
-        elif not self.events.claim(target.name, event.event_id, envelope.id, hold):
-            return False
-        envelope.claimed = True
-        return True
-
-    def _hold(self, envelope: Envelope, target: Target, requests: int) -> Settlement | None:
-        """Park the envelope, without spending an attempt, while the target must be spared."""
-        now = time.time()
+    def _held(self, i: int, job: Job, settled: dict[int, Settlement]) -> bool:
+        """Park the job, without spending an attempt, while its target must be spared."""
+        now, target = time.time(), job.target
         blocked = self.breaker.blocked_until(target.name, now)
         if blocked is not None:
             # Spread the wake-ups so the events do not all come back in one burst.
             due = blocked + random.uniform(0, self.breaker.policy.cooldown)
-            return self._defer(envelope, target, due, "circuit open: the target keeps failing")
+            settled[i] = self._defer(job, due, "circuit open: the target keeps failing")
+            return True
         if target.rate_limit:
-            wait = self.limiter.acquire(target.name, target.rate_limit, requests, now)
+            # Counted per translated request: coalescing only ever sends fewer than reserved.
+            wait = self.limiter.acquire(target.name, target.rate_limit, len(job.plan), now)
             if wait < 0:
-                return self._defer(envelope, target, now - wait, "rate limit reached")
+                settled[i] = self._defer(job, now - wait, "rate limit reached")
+                return True
             time.sleep(wait)
-        return None
+        return False
 
-    def _defer(self, envelope: Envelope, target: Target, due: float, why: str) -> Settlement:
+    def _defer(self, job: Job, due: float, why: str) -> Settlement:
+        envelope, target = job.envelope, job.target
         deadline = envelope.first_seen + target.retry.max_age
         if time.time() >= deadline:
             message = f"gave up after {envelope.attempts} attempt(s): max_age passed ({why})"
@@ -160,49 +182,24 @@ class Relay:
         self._count(target.name, "deferred")
         return Settlement("retry", f"deferred until {due - time.time():.1f}s from now: {why}", due)
 
-    def _finish(self, target: Target, event_id: str, outcome: str) -> None:
-        """Mark the event done and count its outcome in one round trip (the hot path)."""
+    def _flush(self, batch: _Batch) -> None:
+        """One round trip for every done mark and final count of the batch (the hot path)."""
+        if not batch.finished:
+            return
         pipe = self.counters.redis.pipeline(transaction=False)
-        self.events.done(target.name, event_id, pipe)
-        self._count(target.name, outcome, pipe)
+        for target, event_id, outcome in batch.finished:
+            self.events.done(target, event_id, pipe)
+            self._count(target, outcome, pipe)
         pipe.execute()
 
-    def _attempt(self, target: Target, request: OutboundRequest, envelope: Envelope) -> Attempt:
-        auth = self._authenticator(target)
-        try:
-            result = send(request, auth.headers(request), target.timeout)
-        except AuthError as exc:
-            result = HttpResult(None, network_error=f"credentials unavailable: {exc}")
-        except Exception as exc:  # a bug must cost a retry, never the event or the worker
-            log.exception("unexpected error sending to %s", target.name)
-            result = HttpResult(None, network_error=f"internal error: {type(exc).__name__}")
-        if result.status == 401:
-            auth.invalidate()
-        metrics.observe_request(target.name, request.endpoint, result.duration)
-        outcome = classify(request.api, result)
-        if isinstance(outcome, Retry):
-            self.breaker.failure(target.name)
-        else:  # an answer that is not a failure of the target (even a rejection) means it is up
-            self.breaker.success(target.name)
-        envelope.record(
-            attempt=envelope.attempts,
-            endpoint=request.endpoint,
-            status=result.status,
-            error=result.network_error,
-            duration=round(result.duration, 4),
-            outcome=type(outcome).__name__.lower(),
-        )
-        return Attempt(request, outcome, result)
-
-    def _settle(
-        self, envelope: Envelope, target: Target, event_id: str, tally: Tally
-    ) -> Settlement:
+    def _settle(self, job: Job, batch: _Batch) -> Settlement:
+        envelope, target, tally = job.envelope, job.target, job.tally
         parts: list[str] = []
         if tally.delivered:
             parts.append(f"delivered {len(tally.delivered)} message id(s)")
         state: Literal["done", "retry", "dead"] = "done"
         due: float | None = None
-        groups: dict[int, tuple[Attempt, list[str]]] = {}
+        groups: dict[int, tuple[Any, list[str]]] = {}
         for mid, attempt in tally.rejected.items():
             groups.setdefault(id(attempt), (attempt, []))[1].append(mid)
         for attempt, mids in groups.values():
@@ -217,14 +214,14 @@ class Relay:
             parts.append(parked.summary)
             state, due = ("retry", parked.due) if parked.state == "retry" else ("dead", None)
         if not tally.retry and not tally.rejected:
-            self._finish(target, event_id, "delivered")
+            batch.finished.append((target.name, job.event.event_id, "delivered"))
             metrics.observe_attempts(target.name, envelope.attempts)
         elif not tally.retry or state == "dead":
             # Nothing will be sent for this event any more: a corrected resend may go through.
-            self.events.forget(target.name, event_id)
+            self.events.forget(target.name, job.event.event_id)
         for attempt in tally.attempts:
             logs.attempt(
-                event_id,
+                job.event.event_id,
                 target.name,
                 envelope.attempts,
                 attempt.request.endpoint,
@@ -284,11 +281,14 @@ class Relay:
         self.counters.incr(target, outcome, pipe=pipe)
         metrics.count_outcome(target, outcome)
 
-    def _authenticator(self, target: Target) -> Authenticator:
-        auth = self._auth.get(target.name)
-        if auth is None:
-            auth = self._auth[target.name] = make_authenticator(target.auth)
-        return auth
+
+@dataclass
+class _Batch:
+    """What one batch has come to so far: settlements by position, and the done marks and
+    final counts still to write (in one round trip, at the end)."""
+
+    settled: dict[int, Settlement] = field(default_factory=dict)
+    finished: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def _field(event: Any, name: str) -> str | None:

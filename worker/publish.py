@@ -30,7 +30,10 @@ def publish_envelopes(envelopes: Iterable[dict[str, Any]]) -> int:
         while bundle := list(islice(items, size)):
             if len(bundle) == 1:
                 deliver.apply_async(
-                    args=[bundle[0]], producer=producer, argsrepr=describe(bundle[0]), kwargsrepr="{}"
+                    args=[bundle[0]],
+                    producer=producer,
+                    argsrepr=describe(bundle[0]),
+                    kwargsrepr="{}",
                 )
             else:
                 deliver_batch.apply_async(

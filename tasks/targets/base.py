@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from tasks.events import Event
-from tasks.outbound import OutboundRequest, Skip
+from tasks.outbound import Merged, OutboundRequest, Skip
 
 
 class TargetKind(Protocol):
@@ -21,6 +21,10 @@ class TargetKind(Protocol):
 
     def translate(self, event: Event, options: Any) -> list[OutboundRequest] | Skip:
         """Turn an event into requests (pure); raise NotDeliverable if it cannot be expressed."""
+        ...
+
+    def coalesce(self, requests: Sequence[OutboundRequest]) -> list[Merged]:
+        """Merge translated requests (of several events) into as few as the API allows (pure)."""
         ...
 
 

@@ -7,13 +7,22 @@ acknowledgement body as the vendor's OpenAPI file has it (including its "acknowl
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tasks.events import Event
-from tasks.outbound import NotDeliverable, OutboundRequest, Skip, dump_json, stable_id
+from tasks.outbound import (
+    Merged,
+    NotDeliverable,
+    OutboundRequest,
+    Skip,
+    coalesce,
+    dump_json,
+    stable_id,
+)
 from tasks.targets.base import join_url, required_text
 
 ACKS_PER_REQUEST = 25
@@ -63,8 +72,43 @@ class SalesforceKind:
             return _ack_requests(event, options)
         return Skip(f"Salesforce has no delivery notice for status {event.status!r}")
 
+    def coalesce(self, requests: Sequence[OutboundRequest]) -> list[Merged]:
+        """Acknowledgements of one conversation and sender share requests, 25 at most each;
+        a MessageDeliveryFailed interaction always travels alone (one per request)."""
+        return coalesce(requests, _same_conversation, _ack_count, ACKS_PER_REQUEST, _merge_acks)
+
 
 KIND = SalesforceKind()
+
+
+def _same_conversation(request: OutboundRequest) -> Hashable | None:
+    if request.endpoint != "acknowledgement":
+        return None
+    body = json.loads(request.body)
+    sender = body["sender"]
+    return (request.url, body["conversationIdentifier"], sender["subject"], sender["appType"])
+
+
+def _ack_count(request: OutboundRequest) -> int:
+    return len(request.message_ids)
+
+
+def _merge_acks(requests: list[OutboundRequest]) -> OutboundRequest:
+    bodies = [json.loads(r.body) for r in requests]
+    body = {**bodies[0], "acknowledgements": [a for b in bodies for a in b["acknowledgements"]]}
+    first = requests[0]
+    return OutboundRequest(
+        api=first.api,
+        endpoint=first.endpoint,
+        method=first.method,
+        url=first.url,
+        headers={
+            **first.headers,
+            "RequestId": stable_id(*(r.headers["RequestId"] for r in requests)),
+        },
+        body=dump_json(body),
+        message_ids=tuple(mid for r in requests for mid in r.message_ids),
+    )
 
 
 def _headers(options: SalesforceOptions, request_id: str, content_type: str) -> dict[str, str]:
