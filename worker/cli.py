@@ -97,10 +97,10 @@ def health(max_idle: float, worker_name: str | None) -> None:
     liveness probe: `relay health --worker celery@$HOSTNAME`.
     """
     from worker.liveness import check_health
-    from worker.status import queue_depth
+    from worker.status import backlog
 
     try:
-        problems = check_health(queue_depth(), max_idle, worker_name)
+        problems = check_health(backlog(), max_idle, worker_name)
     except redis.RedisError as exc:
         raise click.ClickException(f"cannot reach Redis at {_safe_url()}: {exc}") from None
     for problem in problems:

@@ -110,7 +110,9 @@ def _wait_settled(expected: int, worker: subprocess.Popen[bytes]) -> bool:
     while time.monotonic() < deadline and worker.poll() is None:
         report = collect_status()
         done = settled_events(report["outcomes"])
-        if done >= expected and not report["retries_waiting"] and not report["queue"]["depth"]:
+        queue = report["queue"]
+        waiting = report["retries_waiting"] or queue["depth"] or queue["inbox"]
+        if done >= expected and not waiting:
             return True
         time.sleep(0.5)
     return False

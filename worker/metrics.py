@@ -51,19 +51,26 @@ def observe_attempts(target: str, attempts: int) -> None:
 
 
 class StateCollector(Collector):
-    """Gauges read from Redis at scrape time: queue depth, retries waiting, dead letters."""
+    """Gauges read from Redis at scrape time: inbox, queue, retries waiting, dead letters."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from worker.deadletters import DeadLetterStore
+        from worker.inbox import Inbox
         from worker.retryset import RetrySchedule
         from worker.status import queue_depth
 
         try:
-            values = (queue_depth(), RetrySchedule().count(), DeadLetterStore().count())
+            values = (
+                Inbox().depth(),
+                queue_depth(),
+                RetrySchedule().count(),
+                DeadLetterStore().count(),
+            )
         except Exception as exc:  # a scrape must not fail because Redis blinked
             log.warning("metrics: cannot read Redis state: %s", exc)
             return
         names = (
+            ("relay_inbox_depth", "Events pushed and not yet bundled into messages."),
             ("relay_queue_depth", "Messages waiting in the delivery queue."),
             ("relay_retries_waiting", "Events parked in the retry schedule."),
             ("relay_dead_letters", "Events in the dead-letter store."),

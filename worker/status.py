@@ -25,6 +25,11 @@ def queue_depth() -> int:
     return sum(int(n) for n in pipe.execute())
 
 
+def backlog() -> int:
+    """Events no worker has taken yet: the inbox plus the delivery queue's messages."""
+    return queue_depth() + Inbox(get_redis()).depth()
+
+
 def collect_status() -> dict[str, Any]:
     """Queue and inbox depths, retries waiting and dead letters (by target), outcome counts."""
     client = get_redis()

@@ -20,7 +20,7 @@ from worker.deadletters import DeadLetter, DeadLetterStore
 from worker.processes import start_group, stop_group, worker_argv
 from worker.retryset import RetrySchedule
 from worker.settings import get_settings
-from worker.status import queue_depth
+from worker.status import backlog
 
 CONFIG = """\
 [retry]
@@ -138,7 +138,7 @@ class Relay:
 
     def waiting(self) -> int:
         """Events parked for a retry or queued for a worker."""
-        return self.retries_waiting() + queue_depth()
+        return self.retries_waiting() + backlog()
 
     def settled(self, expected: int) -> bool:
         """True once `expected` events reached a final outcome and nothing waits to retry."""

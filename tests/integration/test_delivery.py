@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.harness import Relay, event, wait_for
+from tests.integration.harness import Relay, event, posted_ids, wait_for
 from worker.sandbox import Fault, Sandbox
 
 pytestmark = pytest.mark.timeout(90)
@@ -31,11 +31,14 @@ def test_every_status_reaches_both_apis_as_the_documents_require(
     requests = _vendor_requests(sandbox)
     assert [r["problems"] for r in requests if not r["valid"]] == []
     by_endpoint = sorted((r["endpoint"], r["status"]) for r in requests)
+    # Pushed together, they travel in one bundle: Medallia receipts share one request and the
+    # acknowledgements of one conversation another; an interaction always travels alone.
     assert by_endpoint == sorted(
         [("interactions", 202)] * 4  # failed + undelivered, one request per message id
-        + [("acknowledgement", 200)] * 2  # delivered + read
-        + [("messages", 200)] * 4  # sent, delivered, failed, undelivered
+        + [("acknowledgement", 200)]  # delivered + read: 4 acknowledgements
+        + [("messages", 200)]  # sent, delivered, failed, undelivered: 4 entries
     )
+    assert sorted(posted_ids(requests)) == sorted(["m-1", "m-2"] * 8)
     assert relay.counts("sf") == {"delivered": 4, "skipped": 1}
     assert relay.counts("md") == {"delivered": 4, "skipped": 1}
     assert relay.dead_letters() == []

@@ -10,12 +10,10 @@ import pytest
 
 from tasks.outbound import OutboundRequest
 from tasks.schemas import load_event
-from tasks.targets.medallia import ENTRIES_PER_REQUEST
+from tasks.targets.medallia import ENTRIES_PER_REQUEST, MedalliaOptions
 from tasks.targets.medallia import KIND as MEDALLIA
-from tasks.targets.medallia import MedalliaOptions
-from tasks.targets.salesforce import ACKS_PER_REQUEST
+from tasks.targets.salesforce import ACKS_PER_REQUEST, SalesforceOptions
 from tasks.targets.salesforce import KIND as SALESFORCE
-from tasks.targets.salesforce import SalesforceOptions
 from worker.sandbox import medallia as medallia_checks
 from worker.sandbox import salesforce as salesforce_checks
 
@@ -89,8 +87,11 @@ CASES = [
         "salesforce 25 acknowledgements per request",
         SALESFORCE,
         SF,
-        [raw(0, message_ids=[f"a{i}" for i in range(20)]), raw(1, message_ids=["b1", "b2"])]
-        + [raw(2, message_ids=[f"c{i}" for i in range(4)])],
+        [
+            raw(0, message_ids=[f"a{i}" for i in range(20)]),
+            raw(1, message_ids=["b1", "b2"]),
+            raw(2, message_ids=[f"c{i}" for i in range(4)]),
+        ],
         [(0, 1), (2,)],
     ),
     (
