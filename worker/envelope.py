@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 HISTORY_LIMIT = 20  # attempts remembered per event: enough to read a story, bounded in size
+
+# The keys of an attempt the pipeline records, in order. The compact form stores such an entry
+# as a bare list of its values; any other entry stays a dict.
+ATTEMPT_KEYS = ("at", "attempt", "endpoint", "status", "error", "duration", "outcome")
 
 
 @dataclass(slots=True)
@@ -27,6 +32,25 @@ class Envelope:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def to_compact(self) -> dict[str, Any]:
+        """The same envelope in fewer bytes, for the retry schedule (100,000 may wait there).
+
+        One-letter keys, defaults left out (no attempts, history, claim or replay), each
+        recorded attempt a bare list of values. The event stays whole under "event": it must
+        come back exactly as received, and the retry pump reads its target there.
+        `from_dict` reads this form and `to_dict`'s alike."""
+        data: dict[str, Any] = {"i": self.id, "f": self.first_seen}
+        if self.attempts:
+            data["a"] = self.attempts
+        if self.claimed:
+            data["c"] = 1
+        if self.replayed:
+            data["r"] = 1
+        if self.history:
+            data["h"] = [_pack_attempt(entry) for entry in self.history]
+        data["event"] = copy.deepcopy(self.event)
+        return data
+
     @classmethod
     def from_dict(cls, data: Any) -> Envelope:
         """Rebuild an envelope; anything that is not one is treated as a bare event."""
@@ -39,6 +63,17 @@ class Envelope:
                 history=list(data.get("history") or [])[-HISTORY_LIMIT:],
                 claimed=bool(data.get("claimed", False)),
                 replayed=bool(data.get("replayed", False)),
+            )
+        if isinstance(data, dict) and "event" in data and "f" in data:
+            history = list(data.get("h") or [])[-HISTORY_LIMIT:]
+            return cls(
+                event=data["event"],
+                attempts=int(data.get("a", 0)),
+                first_seen=float(data["f"]),
+                id=str(data.get("i") or uuid.uuid4().hex),
+                history=[_unpack_attempt(entry) for entry in history],
+                claimed=bool(data.get("c", False)),
+                replayed=bool(data.get("r", False)),
             )
         return cls(event=data)
 
@@ -60,3 +95,21 @@ class Envelope:
             self.claimed,
             self.replayed,
         )
+
+
+def _pack_attempt(entry: dict[str, Any]) -> Any:
+    """A recorded attempt as a list of its values when it has exactly the usual keys."""
+    if (
+        isinstance(entry, dict)
+        and len(entry) == len(ATTEMPT_KEYS)
+        and entry.keys() >= set(ATTEMPT_KEYS)
+    ):
+        return copy.deepcopy([entry[k] for k in ATTEMPT_KEYS])
+    return copy.deepcopy(entry)
+
+
+def _unpack_attempt(entry: Any) -> Any:
+    """A recorded attempt back as a dict (a list of seven values is only ever a packed one)."""
+    if isinstance(entry, list) and len(entry) == len(ATTEMPT_KEYS):
+        return dict(zip(ATTEMPT_KEYS, entry, strict=True))
+    return entry
