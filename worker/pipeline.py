@@ -18,7 +18,7 @@ from typing import Any, Literal
 import redis
 
 from tasks.backoff import next_retry_delay
-from tasks.classify import Retry
+from tasks.classify import HttpResult, Retry
 from tasks.events import Event
 from tasks.outbound import NotDeliverable, OutboundRequest, Skip
 from tasks.schemas import InvalidEvent, load_event
@@ -34,7 +34,7 @@ from worker.ratelimit import RateLimiter
 from worker.retryset import RetrySchedule
 from worker.sending import Job, Sender
 from worker.settings import get_settings
-from worker.settlement import Settlement, Tally
+from worker.settlement import Attempt, Settlement, Tally
 
 log = logging.getLogger("relay.pipeline")
 Routed = tuple[Envelope, Event, Target]
@@ -58,7 +58,7 @@ class Relay:
             client,
         )
         self.limiter = RateLimiter(client)
-        self.sender = Sender(self.breaker)
+        self.sender = Sender(self.breaker, self.limiter)
 
     def process(self, envelope: Envelope) -> Settlement:
         """Deliver, park or dead-letter one envelope."""
@@ -77,10 +77,18 @@ class Relay:
                 routed[i] = outcome
         jobs = self._prepare(self._claimed(routed, settled), batch)
         ready = {i: job for i, job in jobs.items() if not self._held(i, job, settled)}
-        self.sender.send_all(list(ready.values()), time.monotonic() + get_settings().task_budget)
+        deadline = time.monotonic() + get_settings().task_budget
+        self.sender.send_all(list(ready.values()), deadline, self._delivered)
         for i, job in ready.items():
+            if job.deferred and not job.tally.attempts:  # held back whole: no attempt spent
+                job.envelope.attempts -= 1
+                settled[i] = self._defer(job, job.defer_until, "rate limit reached")
+                continue
+            for part in job.deferred:  # held back after some of it went: retry the rest
+                wait = Retry("rate limit reached", max(0.0, job.defer_until - time.time()))
+                job.tally.add(Attempt(part, wait, HttpResult(None)))
             settled[i] = self._settle(job, batch)
-        self._flush(batch)
+        self._flush(batch.finished)
         return [settled[i] for i in range(len(envelopes))]
 
     def _route(self, envelope: Envelope) -> Routed | Settlement:
@@ -154,22 +162,15 @@ class Relay:
         return TARGET_KINDS[target.kind].translate(event, target.options)
 
     def _held(self, i: int, job: Job, settled: dict[int, Settlement]) -> bool:
-        """Park the job, without spending an attempt, while its target must be spared."""
+        """Park the job, without spending an attempt, while its target's circuit is open."""
         now, target = time.time(), job.target
         blocked = self.breaker.blocked_until(target.name, now)
-        if blocked is not None:
-            # Spread the wake-ups so the events do not all come back in one burst.
-            due = blocked + random.uniform(0, self.breaker.policy.cooldown)
-            settled[i] = self._defer(job, due, "circuit open: the target keeps failing")
-            return True
-        if target.rate_limit:
-            # Counted per translated request: coalescing only ever sends fewer than reserved.
-            wait = self.limiter.acquire(target.name, target.rate_limit, len(job.plan), now)
-            if wait < 0:
-                settled[i] = self._defer(job, now - wait, "rate limit reached")
-                return True
-            time.sleep(wait)
-        return False
+        if blocked is None:
+            return False
+        # Spread the wake-ups so the events do not all come back in one burst.
+        due = blocked + random.uniform(0, self.breaker.policy.cooldown)
+        settled[i] = self._defer(job, due, "circuit open: the target keeps failing")
+        return True
 
     def _defer(self, job: Job, due: float, why: str) -> Settlement:
         envelope, target = job.envelope, job.target
@@ -182,12 +183,19 @@ class Relay:
         self._count(target.name, "deferred")
         return Settlement("retry", f"deferred until {due - time.time():.1f}s from now: {why}", due)
 
-    def _flush(self, batch: _Batch) -> None:
-        """One round trip for every done mark and final count of the batch (the hot path)."""
-        if not batch.finished:
+    def _delivered(self, jobs: list[Job]) -> None:
+        """Mark jobs delivered whole at once, before the rest of the batch is sent."""
+        self._flush([(job.target.name, job.event.event_id, "delivered") for job in jobs])
+        for job in jobs:
+            job.marked = True
+            metrics.observe_attempts(job.target.name, job.envelope.attempts)
+
+    def _flush(self, finished: list[tuple[str, str, str]]) -> None:
+        """Done marks and final counts in one round trip (the hot path)."""
+        if not finished:
             return
         pipe = self.counters.redis.pipeline(transaction=False)
-        for target, event_id, outcome in batch.finished:
+        for target, event_id, outcome in finished:
             self.events.done(target, event_id, pipe)
             self._count(target, outcome, pipe)
         pipe.execute()
@@ -214,8 +222,9 @@ class Relay:
             parts.append(parked.summary)
             state, due = ("retry", parked.due) if parked.state == "retry" else ("dead", None)
         if not tally.retry and not tally.rejected:
-            batch.finished.append((target.name, job.event.event_id, "delivered"))
-            metrics.observe_attempts(target.name, envelope.attempts)
+            if not job.marked:
+                batch.finished.append((target.name, job.event.event_id, "delivered"))
+                metrics.observe_attempts(target.name, envelope.attempts)
         elif not tally.retry or state == "dead":
             # Nothing will be sent for this event any more: a corrected resend may go through.
             self.events.forget(target.name, job.event.event_id)

@@ -1,7 +1,8 @@
 """Sending a batch's requests: coalesced per target, each answer credited to every event in it.
 
-A coalesced request carries parts of several events. Its answer is each part's answer: all are
-delivered, or all retry (the target, not an event, failed). A permanent refusal of a request
+A coalesced request carries parts of several events' first attempts. Its answer is each part's
+answer: all are delivered, or all retry (the target, not an event, failed); retries travel
+alone. A permanent refusal of a request
 with several parts is not trusted to be every event's fault: each part is then sent alone, and
 only the parts refused alone become dead letters.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tasks.classify import HttpResult, Outcome, Permanent, Retry, classify
@@ -21,6 +23,7 @@ from worker.auth import Authenticator, AuthError, make_authenticator
 from worker.breaker import CircuitBreaker
 from worker.config import Target
 from worker.envelope import Envelope
+from worker.ratelimit import RateLimiter
 from worker.settlement import Attempt, Tally
 from worker.transport import send
 
@@ -37,36 +40,81 @@ class Job:
     target: Target
     plan: list[OutboundRequest]
     tally: Tally = field(default_factory=Tally)
+    deferred: list[OutboundRequest] = field(default_factory=list)
+    """Requests a rate limit held back, unsent, until `defer_until`."""
+    defer_until: float = 0.0
+    marked: bool = False
+    """Its done mark and count are already written (it was delivered whole)."""
+
+    def fully_delivered(self) -> bool:
+        tally = self.tally
+        return len(tally.delivered) == sum(len(r.message_ids) for r in self.plan) and not (
+            tally.retry or tally.rejected or self.deferred
+        )
 
 
 class Sender:
     """Sends jobs' requests, fewest requests first (coalesced), and tallies the answers."""
 
-    def __init__(self, breaker: CircuitBreaker) -> None:
+    def __init__(self, breaker: CircuitBreaker, limiter: RateLimiter) -> None:
         self.breaker = breaker
+        self.limiter = limiter
         self._auth: dict[str, Authenticator] = {}
 
-    def send_all(self, jobs: list[Job], deadline: float) -> None:
-        """Send every job's plan; each job's tally gets one attempt per request of its plan."""
+    def send_all(
+        self, jobs: list[Job], deadline: float, delivered: Callable[[list[Job]], None]
+    ) -> None:
+        """Send every job's plan; each job's tally gets one attempt per request of its plan,
+        except requests a rate limit holds back (listed in `job.deferred`). `delivered` hears
+        of each job as soon as all of it was accepted: a worker killed later in the batch
+        then re-posts only what was in flight."""
         by_target: dict[str, list[tuple[Job, OutboundRequest]]] = {}
         for job in jobs:
             job.envelope.attempts += 1
             by_target.setdefault(job.target.name, []).extend((job, r) for r in job.plan)
         for parts in by_target.values():
-            target = parts[0][0].target
-            merged = TARGET_KINDS[target.kind].coalesce([request for _, request in parts])
-            for request, indexes in merged:
-                members = [parts[i] for i in indexes]
-                if time.monotonic() >= deadline:  # park the rest at once, inside the visibility
-                    self._credit(members, Retry(BUDGET_SPENT, 0.0), HttpResult(None))
-                    continue
-                result, outcome = self._exchange(target, request)
-                if isinstance(outcome, Permanent) and len(members) > 1:
-                    for member in members:  # whose fault was it? ask one part at a time
-                        alone, answer = self._exchange(target, member[1])
-                        self._credit([member], answer, alone)
-                else:
-                    self._credit(members, outcome, result)
+            self._send_target(parts[0][0].target, parts, deadline, delivered)
+
+    def _send_target(
+        self,
+        target: Target,
+        parts: list[tuple[Job, OutboundRequest]],
+        deadline: float,
+        delivered: Callable[[list[Job]], None],
+    ) -> None:
+        limited_until: float | None = None
+        for request, members in _coalesced(target, parts):
+            if time.monotonic() >= deadline:  # park the rest at once, inside the visibility
+                self._credit(members, Retry(BUDGET_SPENT, 0.0), HttpResult(None))
+                continue
+            if limited_until is None:
+                limited_until = self._limited_until(target)
+            if limited_until is not None:
+                for job, part in members:
+                    job.deferred.append(part)
+                    job.defer_until = limited_until
+                continue
+            result, outcome = self._exchange(target, request)
+            if isinstance(outcome, Permanent) and len(members) > 1:
+                for member in members:  # whose fault was it? ask one part at a time
+                    alone, answer = self._exchange(target, member[1])
+                    self._credit([member], answer, alone)
+            else:
+                self._credit(members, outcome, result)
+            done = {id(job): job for job, _ in members if job.fully_delivered()}
+            if done:
+                delivered(list(done.values()))
+
+    def _limited_until(self, target: Target) -> float | None:
+        """Reserve one request under the target's rate limit (sleeping up to the limiter's
+        max wait), or say until when the rest must wait."""
+        if not target.rate_limit:
+            return None
+        wait = self.limiter.acquire(target.name, target.rate_limit)
+        if wait < 0:
+            return time.time() - wait
+        time.sleep(wait)
+        return None
 
     def _credit(
         self,
@@ -109,3 +157,15 @@ class Sender:
         if auth is None:
             auth = self._auth[target.name] = make_authenticator(target.auth)
         return auth
+
+
+def _coalesced(
+    target: Target, parts: list[tuple[Job, OutboundRequest]]
+) -> list[tuple[OutboundRequest, list[tuple[Job, OutboundRequest]]]]:
+    """The requests to send for one target, each with the job parts it carries. Only first
+    attempts are coalesced: an event that failed once travels alone, so an event that makes
+    the target fail cannot drag the same companions down twice."""
+    fresh = [p for p in parts if p[0].envelope.attempts == 1]
+    merged = TARGET_KINDS[target.kind].coalesce([request for _, request in fresh])
+    out = [(request, [fresh[i] for i in indexes]) for request, indexes in merged]
+    return out + [(p[1], [p]) for p in parts if p[0].envelope.attempts > 1]

@@ -20,9 +20,10 @@ def busy_relay(relay: Relay, sandbox: Sandbox) -> Relay:
         Fault(api="medallia", status=503, times=0, retry_after="60", match="m-parked")
     )
     relay.start_worker()
-    relay.push(
-        event("md", "delivered"), event("nowhere", "sent"), event("md", "delivered", "m-parked")
-    )
+    relay.push(event("md", "delivered"), event("nowhere", "sent"))
+    # Pushed apart: pushed together, the two receipts would share a request and its 503.
+    wait_for(lambda: relay.counts("md").get("delivered") == 1, 30, "the first delivery")
+    relay.push(event("md", "delivered", "m-parked"))
     wait_for(
         lambda: (
             relay.retries_waiting() == 1

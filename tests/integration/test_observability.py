@@ -57,8 +57,10 @@ def test_flower_shows_each_delivery_with_a_truthful_state_and_no_recipient(
         event("md", "delivered", m) for m in ("m-ok", "m-rejected", "m-parked")
     )
 
-    # when the three events are pushed
-    relay.push(delivered, rejected, parked)
+    # when the three events are pushed one by one (each its own message: pushed together
+    # they would travel as one bundle, see the next test)
+    for one in (delivered, rejected, parked):
+        relay.push(one)
 
     # then Flower lists them as SUCCESS, FAILURE (with the reason) and RETRY
     def states() -> dict[str, dict[str, Any]]:
@@ -85,6 +87,30 @@ def test_flower_shows_each_delivery_with_a_truthful_state_and_no_recipient(
     assert workers, "Flower sees the worker"
     everything = json.dumps([_get(f"{flower}/api/tasks"), workers])
     assert RECIPIENT not in everything and RECIPIENT[1:] not in everything
+
+
+def test_flower_shows_a_bundle_as_one_task_labelled_event_by_event(
+    relay: Relay, sandbox: Sandbox, flower: str
+) -> None:
+    # given a worker watched by Flower
+    relay.start_worker()
+    events = [event("md", "delivered", f"m-bundle-{i}") for i in range(3)]
+
+    # when three events are pushed together
+    relay.push(*events)
+
+    # then they travel in one relay.deliver_batch task whose label names each, not its data
+    def bundles() -> list[dict[str, Any]]:
+        tasks = _get(f"{flower}/api/tasks").values()
+        return [t for t in tasks if t.get("name") == "relay.deliver_batch"]
+
+    wait_for(lambda: [t["state"] for t in bundles()] == ["SUCCESS"], 60, "the bundle's task")
+    (task,) = bundles()
+    labels = "; ".join(f"{e['event_id']} -> md delivered attempt 1" for e in events)
+    assert task["args"] == f"3 events: {labels}"
+    assert "delivered 1 message id(s)" in task["result"]
+    assert RECIPIENT not in json.dumps(task)
+    assert relay.counts("md") == {"delivered": 3}
 
 
 def test_sentry_gets_one_scrubbed_event_per_dead_letter_and_none_per_retry(

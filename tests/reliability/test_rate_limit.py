@@ -21,8 +21,8 @@ def limited_relay(
     tmp_path: Path, redis_url: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Relay]:
     config = CONFIG.replace(
-        'channel_guid = "6f1c2a5e-0000-4000-8000-000000000001"',
-        f'channel_guid = "6f1c2a5e-0000-4000-8000-000000000001"\nrate_limit = {RATE}',
+        'authorization_context = "Partner1_ChannelDefinition1"',
+        f'authorization_context = "Partner1_ChannelDefinition1"\nrate_limit = {RATE}',
     )
     relay = Relay(tmp_path, redis_url, sandbox.url, monkeypatch, config=config)
     yield relay
@@ -35,18 +35,18 @@ def test_two_workers_together_stay_under_the_targets_rate(
     limited_relay: Relay, sandbox: Sandbox, figures
 ) -> None:
     relay = limited_relay
-    # given two workers and a Medallia target limited to 20 requests a second
+    # given two workers and a Salesforce target limited to 20 requests a second
     relay.start_worker("a")
     relay.start_worker("b")
 
-    # when 120 events are pushed at once
+    # when 120 failures are pushed at once (each its own request: interactions travel alone)
     started = time.monotonic()
-    relay.push(*(event("md", "delivered") for _ in range(EVENTS)))
+    relay.push(*(event("sf", "failed") for _ in range(EVENTS)))
     relay.wait_settled(EVENTS, timeout=60)
     seconds = time.monotonic() - started
 
     # then no second saw more than the rate (plus the one-second burst at the start)
-    times = sorted(r["time"] for r in sandbox.requests() if r["api"] == "medallia")
+    times = sorted(r["time"] for r in sandbox.requests() if r["api"] == "salesforce")
     busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
     steady = [
         sum(1 for t in times if start <= t < start + 1.0)
