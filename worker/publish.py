@@ -50,8 +50,8 @@ def publish_bundle(events: list[Any]) -> int:
 
 def describe(envelope: dict[str, Any]) -> str:
     """A short label for Flower and logs: never the event itself (it names a person)."""
-    event = envelope.get("event")
-    attempt = int(envelope.get("attempts", 0)) + 1
+    parsed = Envelope.from_dict(envelope)  # the long form, or the retry schedule's compact one
+    event, attempt = parsed.event, parsed.attempts + 1
     if not isinstance(event, dict):
         return f"(not an event object) attempt {attempt}"
     fields = [str(event.get(k, "?"))[:60] for k in ("event_id", "target", "status")]
