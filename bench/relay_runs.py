@@ -74,6 +74,7 @@ class Fleet:
         self.queue = get_settings().queue
         self.stats_keys = [key("stats", name) for name in TARGET_NAMES]
         self.retries_key = key("retries")
+        self.inbox_key = key("inbox")
         self.processes = []
         for i in range(workers):
             # Each worker serves its own metrics port, as the README asks for one host.
@@ -112,7 +113,9 @@ class Fleet:
         return total
 
     def drained(self) -> bool:
-        return int(self.client.llen(self.queue)) == 0 and int(self.client.hlen(UNACKED)) == 0
+        pipe = self.client.pipeline(transaction=False)
+        pipe.llen(self.inbox_key).llen(self.queue).hlen(UNACKED)
+        return not any(int(n) for n in pipe.execute())
 
     def parked(self) -> int:
         return int(self.client.zcard(self.retries_key))

@@ -32,6 +32,19 @@ class Envelope:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def to_message(self) -> dict[str, Any]:
+        """`to_dict` without the deep copy, for an envelope serialized at once and never used
+        again (the bundler's fresh ones: dataclasses.asdict was 6% of a worker's CPU)."""
+        return {
+            "event": self.event,
+            "attempts": self.attempts,
+            "first_seen": self.first_seen,
+            "id": self.id,
+            "history": self.history,
+            "claimed": self.claimed,
+            "replayed": self.replayed,
+        }
+
     def to_compact(self) -> dict[str, Any]:
         """The same envelope in fewer bytes, for the retry schedule (100,000 may wait there).
 

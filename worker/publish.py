@@ -45,7 +45,7 @@ def publish_envelopes(envelopes: Iterable[dict[str, Any]]) -> int:
 
 def publish_bundle(events: list[Any]) -> int:
     """Queue raw events (decoded JSON, exactly as received) as fresh envelopes."""
-    return publish_envelopes(Envelope(event).to_dict() for event in events)
+    return publish_envelopes(Envelope(event).to_message() for event in events)
 
 
 def describe(envelope: dict[str, Any]) -> str:

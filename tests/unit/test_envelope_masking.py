@@ -51,6 +51,7 @@ def sample_event(**overrides: Any) -> dict[str, Any]:
 def test_from_dict_round_trips_to_dict(envelope: Envelope) -> None:
     data = envelope.to_dict()
     assert Envelope.from_dict(data) == envelope
+    assert envelope.to_message() == data  # the same form, only not copied
     # and through JSON, as the retry schedule stores it
     assert Envelope.from_dict(json.loads(json.dumps(data))) == envelope
 
