@@ -20,12 +20,11 @@ from worker.settings import get_settings
 # Order of statuses for one message: failed/undelivered are final.
 RANK = {"sent": 0, "delivered": 1, "read": 2, "failed": 3, "undelivered": 3}
 
-# KEYS: one per message id. ARGV: occurred_ms, rank, ttl. Returns the indexes (1-based) of the
-# message ids whose status is not older than what was already sent, and records it for them.
-_ADMIT = """
-local fresh = {}
-local occ, rank = tonumber(ARGV[1]), tonumber(ARGV[2])
-for i, k in ipairs(KEYS) do
+# Lua: admit the message ids in KEYS[first..] at (occ, rank), recording the status of each one
+# that is not older than what was already sent; `fresh` gets their 1-based positions.
+_STATUS_ORDER = """
+for i = first, #KEYS do
+  local k = KEYS[i]
   local seen = redis.call('HMGET', k, 'o', 'r')
   local o, r = tonumber(seen[1]), tonumber(seen[2])
   local stale = false
@@ -35,12 +34,38 @@ for i, k in ipairs(KEYS) do
   end
   if not stale then
     redis.call('HSET', k, 'o', occ, 'r', rank)
-    redis.call('EXPIRE', k, ARGV[3])
-    table.insert(fresh, i)
+    redis.call('EXPIRE', k, ttl)
+    table.insert(fresh, i - first + 1)
   end
 end
-return fresh
 """
+
+# KEYS: one per message id. ARGV: occurred_ms, rank, ttl. Returns the fresh ids' positions.
+_ADMIT = (
+    "local fresh, first = {}, 1\n"
+    "local occ, rank, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]\n"
+    + _STATUS_ORDER
+    + "return fresh"
+)
+
+# An event's claim and status order together, so a batch needs one round trip for both.
+# KEYS[1]: the event_id's claim; KEYS[2..]: its message ids (none: claim only).
+# ARGV: mode (claim | force | held), claim value, claim ttl, occurred_ms, rank, status ttl.
+# Returns {0} when another envelope holds the claim, else {1, fresh positions...}.
+_CLAIM_AND_ADMIT = (
+    """
+local mine = ARGV[2]
+if ARGV[1] == 'force' then
+  redis.call('SET', KEYS[1], mine, 'EX', ARGV[3])
+elseif ARGV[1] == 'claim' and not redis.call('SET', KEYS[1], mine, 'NX', 'EX', ARGV[3]) then
+  if redis.call('GET', KEYS[1]) ~= mine then return {0} end
+end
+local fresh, first = {1}, 2
+local occ, rank, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+"""
+    + _STATUS_ORDER
+    + "return fresh"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,3 +156,42 @@ class StatusLedger:
     def admit(self, target: str, event: Event) -> list[str]:
         """The message ids of `event` that are not older than what was sent for them."""
         return self.admit_many([(target, event)])[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One event of a batch to admit: claim its event_id (`mode` claim; force for a replay;
+    held when the envelope already holds it) and, with `order`, check its status order."""
+
+    target: str
+    event: Event
+    owner: str
+    hold: float
+    mode: str = "claim"
+    order: bool = True
+
+
+class Admission:
+    """`EventLedger.claim` and `StatusLedger.admit` for a whole batch in one round trip."""
+
+    def __init__(self, client: redis.Redis | None = None) -> None:
+        self.redis = client or get_redis()
+        self._script = self.redis.register_script(_CLAIM_AND_ADMIT)
+
+    def run(self, entries: list[Entry]) -> list[tuple[bool, list[str]]]:
+        """Per entry: whether its claim is this envelope's, and its fresh message ids."""
+        window = get_settings().dedup_window
+        status_ttl = max(int(window), 1)
+        pipe = self.redis.pipeline(transaction=False)
+        for e in entries:
+            ids = e.event.message_ids if e.order else ()
+            keys = [key("event", e.target, e.event.event_id)]
+            keys += [key("msg", e.target, mid) for mid in ids]
+            args: list[str | int] = [e.mode, f"pending:{e.owner}", int(max(window, e.hold)) or 1]
+            args += [e.event.occurred_ms, RANK[e.event.status], status_ttl]
+            self._script(keys=keys, args=args, client=pipe)
+        out: list[tuple[bool, list[str]]] = []
+        for e, reply in zip(entries, pipe.execute(), strict=True):
+            taken = bool(int(reply[0]))
+            out.append((taken, [e.event.message_ids[int(i) - 1] for i in reply[1:]]))
+        return out

@@ -38,8 +38,8 @@ ATTEMPTS = Histogram(
 )
 
 
-def count_outcome(target: str | None, outcome: str) -> None:
-    DELIVERIES.labels(target or "-", outcome).inc()
+def count_outcome(target: str | None, outcome: str, n: int = 1) -> None:
+    DELIVERIES.labels(target or "-", outcome).inc(n)
 
 
 def observe_request(target: str, endpoint: str, seconds: float) -> None:

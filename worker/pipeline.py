@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -29,7 +30,7 @@ from worker.config import RelayConfig, Target
 from worker.counters import Counters
 from worker.deadletters import DeadLetter, DeadLetterStore, Reason
 from worker.envelope import Envelope
-from worker.ledger import Claim, EventLedger, StatusLedger
+from worker.ledger import Admission, Entry, EventLedger
 from worker.ratelimit import RateLimiter
 from worker.retryset import RetrySchedule
 from worker.sending import Job, Sender
@@ -50,7 +51,7 @@ class Relay:
         self.schedule = RetrySchedule(client)
         self.counters = Counters(client)
         self.events = EventLedger(client)
-        self.statuses = StatusLedger(client)
+        self.admission = Admission(client)
         self.breaker = CircuitBreaker(
             BreakerPolicy(
                 settings.breaker_threshold, settings.breaker_cooldown, settings.breaker_max_cooldown
@@ -58,7 +59,8 @@ class Relay:
             client,
         )
         self.limiter = RateLimiter(client)
-        self.sender = Sender(self.breaker, self.limiter)
+        # Two HTTP threads per task thread: a batch's requests are sent side by side.
+        self.sender = Sender(self.breaker, self.limiter, 2 * settings.concurrency)
 
     def process(self, envelope: Envelope) -> Settlement:
         """Deliver, park or dead-letter one envelope."""
@@ -75,7 +77,7 @@ class Relay:
                 settled[i] = outcome
             else:
                 routed[i] = outcome
-        jobs = self._prepare(self._claimed(routed, settled), batch)
+        jobs = self._admit(routed, batch)
         ready = {i: job for i, job in jobs.items() if not self._held(i, job, settled)}
         deadline = time.monotonic() + get_settings().task_budget
         self.sender.send_all(list(ready.values()), deadline, self._delivered)
@@ -104,58 +106,54 @@ class Relay:
             return self._dead(envelope, "unroutable", message, event.target)
         return envelope, event, target
 
-    def _claimed(
-        self, routed: dict[int, Routed], settled: dict[int, Settlement]
-    ) -> dict[int, Routed]:
-        """Take each event_id's idempotency claim (all in one round trip); copies are done."""
-        asking = [i for i, (envelope, _, _) in routed.items() if not envelope.claimed]
-        claims = [
-            Claim(t.name, e.event_id, env.id, t.retry.max_age + 3600, env.replayed)
-            for env, e, t in (routed[i] for i in asking)
-        ]
-        for i, taken in zip(asking, self.events.claim_many(claims), strict=True):
-            envelope, event, target = routed[i]
-            if taken:
-                envelope.claimed = True
-                continue
-            del routed[i]
-            self._count(target.name, "duplicate")
-            settled[i] = Settlement("done", f"duplicate of event {event.event_id} (posted once)")
-        return routed
-
-    def _prepare(self, routed: dict[int, Routed], batch: _Batch) -> dict[int, Job]:
-        """Translate, dropping statuses the target has no use for and ones already overtaken."""
+    def _admit(self, routed: dict[int, Routed], batch: _Batch) -> dict[int, Job]:
+        """Translate, then claim each event_id and check status order (one round trip for the
+        batch): copies are duplicates, statuses a target has no use for are skipped, and ones
+        already overtaken are stale."""
         settled = batch.settled
-        plans: dict[int, list[OutboundRequest]] = {}
+        plans: dict[int, list[OutboundRequest] | Skip] = {}
         for i, (envelope, event, target) in routed.items():
             try:
-                plan = self._translate(event, target)
+                plans[i] = self._translate(event, target)
             except NotDeliverable as exc:
                 message = f"{exc} (target {target.name!r} is a {target.kind} target)"
                 settled[i] = self._dead(envelope, "invalid", message, target.name)
+        entries = [
+            Entry(
+                t.name,
+                e,
+                env.id,
+                t.retry.max_age + 3600,
+                "held" if env.claimed else "force" if env.replayed else "claim",
+                not isinstance(plans[i], Skip),
+            )
+            for i in plans
+            for env, e, t in [routed[i]]
+        ]
+        jobs: dict[int, Job] = {}
+        for i, (taken, fresh) in zip(plans, self.admission.run(entries), strict=True):
+            envelope, event, target = routed[i]
+            plan = plans[i]
+            if not taken:
+                self._count(target.name, "duplicate")
+                settled[i] = Settlement(
+                    "done", f"duplicate of event {event.event_id} (posted once)"
+                )
                 continue
+            envelope.claimed = True
             if isinstance(plan, Skip):
                 batch.finished.append((target.name, event.event_id, "skipped"))
                 settled[i] = Settlement("done", f"skipped: {plan.reason}")
-            else:
-                plans[i] = plan
-        order = list(plans)
-        fresh_ids = self.statuses.admit_many([(routed[i][2].name, routed[i][1]) for i in order])
-        jobs: dict[int, Job] = {}
-        for i, fresh in zip(order, fresh_ids, strict=True):
-            envelope, event, target = routed[i]
-            if not fresh:
+            elif not fresh:
                 batch.finished.append((target.name, event.event_id, "stale"))
                 settled[i] = Settlement("done", "stale: a newer status was already sent")
-                continue
-            plan = plans[i]
-            if len(fresh) < len(event.message_ids):
+            elif len(fresh) < len(event.message_ids):
                 event = replace(event, message_ids=tuple(fresh))
-                envelope = envelope.narrowed(fresh)
                 narrowed = self._translate(event, target)
                 assert not isinstance(narrowed, Skip)
-                plan = narrowed
-            jobs[i] = Job(envelope, event, target, plan)
+                jobs[i] = Job(envelope.narrowed(fresh), event, target, narrowed)
+            else:
+                jobs[i] = Job(envelope, event, target, plan)
         return jobs
 
     def _translate(self, event: Event, target: Target) -> list[OutboundRequest] | Skip:
@@ -195,9 +193,10 @@ class Relay:
         if not finished:
             return
         pipe = self.counters.redis.pipeline(transaction=False)
-        for target, event_id, outcome in finished:
+        for target, event_id, _ in finished:
             self.events.done(target, event_id, pipe)
-            self._count(target, outcome, pipe)
+        for (target, outcome), n in Counter((t, o) for t, _, o in finished).items():
+            self._count(target, outcome, pipe, n)
         pipe.execute()
 
     def _settle(self, job: Job, batch: _Batch) -> Settlement:
@@ -286,9 +285,11 @@ class Relay:
         log.warning("dead letter id=%s reason=%s target=%s: %s", letter.id, reason, target, masked)
         return Settlement("dead", f"dead letter {letter.id} ({reason}): {error}")
 
-    def _count(self, target: str | None, outcome: str, pipe: redis.Redis | None = None) -> None:
-        self.counters.incr(target, outcome, pipe=pipe)
-        metrics.count_outcome(target, outcome)
+    def _count(
+        self, target: str | None, outcome: str, pipe: redis.Redis | None = None, n: int = 1
+    ) -> None:
+        self.counters.incr(target, outcome, n, pipe=pipe)
+        metrics.count_outcome(target, outcome, n)
 
 
 @dataclass
