@@ -95,6 +95,8 @@ class Bundler:
         self._take = self.redis.register_script(_TAKE)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._renew_at = 0.0
+        self._inflight_empty = False
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="relay-bundler", daemon=True)
@@ -107,17 +109,25 @@ class Bundler:
 
     def bundle_once(self, block: float) -> int:
         """Publish one round's events (left-overs of a failed round first); return how many."""
-        # Renewed before taking anything, so items never sit in an unleased inflight list.
-        self.redis.set(self.lease, self.owner, ex=LEASE)
-        items = [text_of(i) for i in self.redis.lrange(self.inflight, 0, -1)]
+        # Renewed before taking anything, so items never sit in an unleased inflight list; a
+        # sixth of its life apart, so a busy bundler does not pay a round trip per round.
+        if time.monotonic() >= self._renew_at:
+            self.redis.set(self.lease, self.owner, ex=LEASE)
+            self._renew_at = time.monotonic() + LEASE / 6
+        items: list[str] = []
+        if not self._inflight_empty:  # a round failed (or this is the first): left-overs first
+            items = [text_of(i) for i in self.redis.lrange(self.inflight, 0, -1)]
+        self._inflight_empty = False
         if not items:
             items = self._collect(block)
         if not items:
+            self._inflight_empty = True
             return 0
         for start in range(0, len(items), self.batch_size):
             self.publish([_decode(i) for i in items[start : start + self.batch_size]])
         # Only now: a crash before this line leaves the items to be published again.
         self.redis.delete(self.inflight)
+        self._inflight_empty = True
         return len(items)
 
     def _collect(self, block: float) -> list[str]:
