@@ -141,3 +141,42 @@ def test_a_dropped_connection_is_retried(relay: Relay, sandbox: Sandbox) -> None
     # then the second attempt delivered it
     assert [r["status"] for r in _vendor_requests(sandbox)] == [0, 200]
     assert relay.counts("md")["delivered"] == 1
+
+
+def test_a_refused_coalesced_request_dead_letters_only_the_guilty_event(
+    relay: Relay, sandbox: Sandbox
+) -> None:
+    # given a target that refuses any request carrying one bad message id
+    sandbox.add_fault(Fault(api="medallia", status=400, times=0, match="m-bad"))
+    relay.start_worker()
+    events = [event("md", "delivered", m) for m in ("m-good-1", "m-bad", "m-good-2")]
+
+    # when the three are pushed together (one bundle, one coalesced request)
+    relay.push(*events)
+    relay.wait_settled(3)
+
+    # then the refused request was tried part by part: two delivered, one dead letter
+    requests = _vendor_requests(sandbox)
+    assert [len(r["json"]["entry"]) for r in requests] == [3, 1, 1, 1]
+    assert sorted(posted_ids(requests)) == ["m-good-1", "m-good-2"]
+    assert relay.counts("md") == {"delivered": 2, "dead:rejected": 1}
+    (letter,) = relay.dead_letters()
+    assert letter.event_id == events[1]["event_id"] and letter.attempts == 1
+
+
+def test_a_coalesced_request_that_fails_is_retried_event_by_event(
+    relay: Relay, sandbox: Sandbox
+) -> None:
+    # given a target that answers the first request with 503
+    sandbox.add_fault(Fault(api="medallia", status=503, times=1))
+    relay.start_worker()
+
+    # when three events are pushed together
+    relay.push(*(event("md", "delivered", f"m-{i}") for i in range(3)))
+    relay.wait_settled(3)
+
+    # then all three waited, and each came back alone (retries are never coalesced)
+    requests = _vendor_requests(sandbox)
+    assert [len(r["json"]["entry"]) for r in requests] == [3, 1, 1, 1]
+    assert [r["status"] for r in requests] == [503, 200, 200, 200]
+    assert relay.counts("md") == {"retried": 3, "delivered": 3}
