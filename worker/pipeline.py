@@ -9,35 +9,28 @@ what cannot succeed becomes a dead letter carrying only its own message ids.
 
 from __future__ import annotations
 
-import logging
 import random
 import time
-from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
 
 import redis
 
-from tasks.backoff import next_retry_delay
 from tasks.classify import HttpResult, Retry
 from tasks.events import Event
 from tasks.outbound import NotDeliverable, OutboundRequest, Skip
 from tasks.schemas import InvalidEvent, load_event
 from tasks.targets import TARGET_KINDS
-from worker import logs, metrics, reporting
+from worker import metrics
 from worker.breaker import BreakerPolicy, CircuitBreaker
 from worker.config import RelayConfig, Target
-from worker.counters import Counters
-from worker.deadletters import DeadLetter, DeadLetterStore, Reason
 from worker.envelope import Envelope
-from worker.ledger import Admission, Entry, EventLedger
+from worker.ledger import Admission, Entry
+from worker.outcomes import Outcomes, field_of
 from worker.ratelimit import RateLimiter
-from worker.retryset import RetrySchedule
 from worker.sending import Job, Sender
 from worker.settings import get_settings
-from worker.settlement import Attempt, Settlement, Tally
+from worker.settlement import Attempt, Settlement
 
-log = logging.getLogger("relay.pipeline")
 Routed = tuple[Envelope, Event, Target]
 
 
@@ -47,10 +40,7 @@ class Relay:
     def __init__(self, config: RelayConfig, client: redis.Redis | None = None) -> None:
         settings = get_settings()
         self.config = config
-        self.dead_letters = DeadLetterStore(client)
-        self.schedule = RetrySchedule(client)
-        self.counters = Counters(client)
-        self.events = EventLedger(client)
+        self.outcomes = Outcomes(client)
         self.admission = Admission(client)
         self.breaker = CircuitBreaker(
             BreakerPolicy(
@@ -84,13 +74,13 @@ class Relay:
         for i, job in ready.items():
             if job.deferred and not job.tally.attempts:  # held back whole: no attempt spent
                 job.envelope.attempts -= 1
-                settled[i] = self._defer(job, job.defer_until, "rate limit reached")
+                settled[i] = self.outcomes.defer(job, job.defer_until, "rate limit reached")
                 continue
             for part in job.deferred:  # held back after some of it went: retry the rest
                 wait = Retry("rate limit reached", max(0.0, job.defer_until - time.time()))
                 job.tally.add(Attempt(part, wait, HttpResult(None)))
-            settled[i] = self._settle(job, batch)
-        self._flush(batch.finished)
+            settled[i] = self.outcomes.settle(job, batch.finished)
+        self.outcomes.finish(batch.finished)
         return [settled[i] for i in range(len(envelopes))]
 
     def _route(self, envelope: Envelope) -> Routed | Settlement:
@@ -98,12 +88,14 @@ class Relay:
         try:
             event = load_event(envelope.event)
         except InvalidEvent as exc:
-            return self._dead(envelope, "invalid", str(exc), _field(envelope.event, "target"))
+            return self.outcomes.dead(
+                envelope, "invalid", str(exc), field_of(envelope.event, "target")
+            )
         target = self.config.targets.get(event.target)
         if target is None:
             known = ", ".join(sorted(self.config.targets)) or "none"
             message = f"unknown target {event.target!r} (configured targets: {known})"
-            return self._dead(envelope, "unroutable", message, event.target)
+            return self.outcomes.dead(envelope, "unroutable", message, event.target)
         return envelope, event, target
 
     def _admit(self, routed: dict[int, Routed], batch: _Batch) -> dict[int, Job]:
@@ -117,7 +109,7 @@ class Relay:
                 plans[i] = self._translate(event, target)
             except NotDeliverable as exc:
                 message = f"{exc} (target {target.name!r} is a {target.kind} target)"
-                settled[i] = self._dead(envelope, "invalid", message, target.name)
+                settled[i] = self.outcomes.dead(envelope, "invalid", message, target.name)
         entries = [
             Entry(
                 t.name,
@@ -135,7 +127,7 @@ class Relay:
             envelope, event, target = routed[i]
             plan = plans[i]
             if not taken:
-                self._count(target.name, "duplicate")
+                self.outcomes.count(target.name, "duplicate")
                 settled[i] = Settlement(
                     "done", f"duplicate of event {event.event_id} (posted once)"
                 )
@@ -167,129 +159,15 @@ class Relay:
             return False
         # Spread the wake-ups so the events do not all come back in one burst.
         due = blocked + random.uniform(0, self.breaker.policy.cooldown)
-        settled[i] = self._defer(job, due, "circuit open: the target keeps failing")
+        settled[i] = self.outcomes.defer(job, due, "circuit open: the target keeps failing")
         return True
-
-    def _defer(self, job: Job, due: float, why: str) -> Settlement:
-        envelope, target = job.envelope, job.target
-        deadline = envelope.first_seen + target.retry.max_age
-        if time.time() >= deadline:
-            message = f"gave up after {envelope.attempts} attempt(s): max_age passed ({why})"
-            return self._dead(envelope, "exhausted", message, target.name)
-        due = min(due, deadline)
-        self.schedule.park(envelope, due)
-        self._count(target.name, "deferred")
-        return Settlement("retry", f"deferred until {due - time.time():.1f}s from now: {why}", due)
 
     def _delivered(self, jobs: list[Job]) -> None:
         """Mark jobs delivered whole at once, before the rest of the batch is sent."""
-        self._flush([(job.target.name, job.event.event_id, "delivered") for job in jobs])
+        self.outcomes.finish([(job.target.name, job.event.event_id, "delivered") for job in jobs])
         for job in jobs:
             job.marked = True
             metrics.observe_attempts(job.target.name, job.envelope.attempts)
-
-    def _flush(self, finished: list[tuple[str, str, str]]) -> None:
-        """Done marks and final counts in one round trip (the hot path)."""
-        if not finished:
-            return
-        pipe = self.counters.redis.pipeline(transaction=False)
-        for target, event_id, _ in finished:
-            self.events.done(target, event_id, pipe)
-        for (target, outcome), n in Counter((t, o) for t, _, o in finished).items():
-            self._count(target, outcome, pipe, n)
-        pipe.execute()
-
-    def _settle(self, job: Job, batch: _Batch) -> Settlement:
-        envelope, target, tally = job.envelope, job.target, job.tally
-        parts: list[str] = []
-        if tally.delivered:
-            parts.append(f"delivered {len(tally.delivered)} message id(s)")
-        state: Literal["done", "retry", "dead"] = "done"
-        due: float | None = None
-        groups: dict[int, tuple[Any, list[str]]] = {}
-        for mid, attempt in tally.rejected.items():
-            groups.setdefault(id(attempt), (attempt, []))[1].append(mid)
-        for attempt, mids in groups.values():
-            reason = str(getattr(attempt.outcome, "reason", ""))
-            dead = self._dead(
-                envelope.narrowed(mids), "rejected", reason, target.name, attempt.result.status
-            )
-            parts.append(dead.summary)
-            state = "dead"
-        if tally.retry:
-            parked = self._park(envelope.narrowed(tally.retry), target, tally)
-            parts.append(parked.summary)
-            state, due = ("retry", parked.due) if parked.state == "retry" else ("dead", None)
-        if not tally.retry and not tally.rejected:
-            if not job.marked:
-                batch.finished.append((target.name, job.event.event_id, "delivered"))
-                metrics.observe_attempts(target.name, envelope.attempts)
-        elif not tally.retry or state == "dead":
-            # Nothing will be sent for this event any more: a corrected resend may go through.
-            self.events.forget(target.name, job.event.event_id)
-        for attempt in tally.attempts:
-            logs.attempt(
-                job.event.event_id,
-                target.name,
-                envelope.attempts,
-                attempt.request.endpoint,
-                attempt.result,
-                type(attempt.outcome).__name__.lower(),
-                due if isinstance(attempt.outcome, Retry) else None,
-            )
-        return Settlement(state, "; ".join(parts), due)
-
-    def _park(self, envelope: Envelope, target: Target, tally: Tally) -> Settlement:
-        assert tally.last_retry is not None
-        reason = str(getattr(tally.last_retry.outcome, "reason", ""))
-        now = time.time()
-        delay = next_retry_delay(
-            target.retry, envelope.attempts, envelope.first_seen, now, tally.retry_after
-        )
-        if delay is None:
-            message = (
-                f"gave up after {envelope.attempts} attempt(s) over "
-                f"{now - envelope.first_seen:.0f}s; last: {reason}"
-            )
-            return self._dead(
-                envelope, "exhausted", message, target.name, tally.last_retry.result.status
-            )
-        self.schedule.park(envelope, now + delay)
-        self._count(target.name, "retried")
-        summary = f"retry {len(tally.retry)} message id(s) in {delay:.1f}s ({reason})"
-        return Settlement("retry", summary, now + delay)
-
-    def _dead(
-        self,
-        envelope: Envelope,
-        reason: Reason,
-        error: str,
-        target: str | None,
-        status: int | None = None,
-    ) -> Settlement:
-        letter = DeadLetter(
-            reason=reason,
-            error=error,
-            event=envelope.event,
-            attempts=envelope.attempts,
-            event_id=_field(envelope.event, "event_id"),
-            target=target,
-            status_code=status,
-            first_seen=envelope.first_seen,
-            history=envelope.history,
-        )
-        self.dead_letters.add(letter)
-        self._count(target, f"dead:{reason}")
-        reporting.report_dead_letter(letter)
-        masked = reporting.mask_text(error)
-        log.warning("dead letter id=%s reason=%s target=%s: %s", letter.id, reason, target, masked)
-        return Settlement("dead", f"dead letter {letter.id} ({reason}): {error}")
-
-    def _count(
-        self, target: str | None, outcome: str, pipe: redis.Redis | None = None, n: int = 1
-    ) -> None:
-        self.counters.incr(target, outcome, n, pipe=pipe)
-        metrics.count_outcome(target, outcome, n)
 
 
 @dataclass
@@ -299,8 +177,3 @@ class _Batch:
 
     settled: dict[int, Settlement] = field(default_factory=dict)
     finished: list[tuple[str, str, str]] = field(default_factory=list)
-
-
-def _field(event: Any, name: str) -> str | None:
-    value = event.get(name) if isinstance(event, dict) else None
-    return value if isinstance(value, str) else None
