@@ -39,7 +39,7 @@ format: $(STAMP)
 
 ## Measure the relay beside this machine's ceilings (issue 5): BENCH_EVENTS=N, BENCH_ARGS="--parked 100000".
 bench: $(STAMP)
-	$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python -c 'import matplotlib' 2>/dev/null && test -x $(BIN)/py-spy || $(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:

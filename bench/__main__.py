@@ -25,7 +25,7 @@ AT_ONCE, SLOW = "at once", "50 ms"
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--events", type=int, default=int(os.environ.get("BENCH_EVENTS") or 6_000))
+    parser.add_argument("--events", type=int, default=int(os.environ.get("BENCH_EVENTS") or 20_000))
     parser.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS") or 3))
     parser.add_argument("--cap", type=float, default=150.0, help="longest run, seconds")
     parser.add_argument(

@@ -15,8 +15,8 @@ import random
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -36,7 +36,7 @@ def main() -> None:
         "--wall", action="store_true", help="every thread's wall time, not only GIL holders (CPU)"
     )
     args = parser.parse_args()
-    spy = shutil.which("py-spy") or str(Path(os.sys.executable).parent / "py-spy")
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     os.environ.setdefault("BENCH_SF_TOKEN", "bench-sf-token")
     os.environ.setdefault("BENCH_MD_TOKEN", "bench-md-token")
     from worker.redis_server import LocalRedis
@@ -51,16 +51,35 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="relay-profile-"))
     import redis
 
-    fleet = Fleet(redis.Redis.from_url(server.url), write_config(workdir, target.url("fast"), "p"), os.cpu_count() or 1, workdir)
+    fleet = Fleet(
+        redis.Redis.from_url(server.url),
+        write_config(workdir, target.url("fast"), "p"),
+        os.cpu_count() or 1,
+        workdir,
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     raw = args.out / f"profile-{args.mode}.txt"
     try:
         pid = fleet.processes[0].pid
         record = subprocess.Popen(
-            [spy, "record", "--pid", str(pid), "--duration", str(int(args.seconds)),
-             "--rate", "200", "--format", "raw", "--output", str(raw), "--nonblocking",
-             *([] if args.wall else ["--gil"])],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                spy,
+                "record",
+                "--pid",
+                str(pid),
+                "--duration",
+                str(int(args.seconds)),
+                "--rate",
+                "200",
+                "--format",
+                "raw",
+                "--output",
+                str(raw),
+                "--nonblocking",
+                *([] if args.wall else ["--gil"]),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         time.sleep(0.5)
         if args.mode == "throughput":
@@ -107,5 +126,4 @@ def summarize(raw: Path, top: int = 25) -> None:
 
 
 if __name__ == "__main__":
-    threading.excepthook = None  # type: ignore[assignment]
     main()

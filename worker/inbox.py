@@ -11,7 +11,6 @@ holds a lease while alive; a dead one's inflight list goes back to the front of 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 import time
@@ -21,7 +20,9 @@ from typing import Any
 
 import redis
 
+from worker.ingest import parse_text, store_invalid
 from worker.redisconn import get_redis, key, text_of
+from worker.settings import get_settings
 
 log = logging.getLogger("relay.inbox")
 
@@ -96,6 +97,7 @@ class Bundler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._renew_at = 0.0
+        self.max_bytes = get_settings().max_event_bytes
         self._inflight_empty = False
 
     def start(self) -> None:
@@ -124,11 +126,27 @@ class Bundler:
             self._inflight_empty = True
             return 0
         for start in range(0, len(items), self.batch_size):
-            self.publish([_decode(i) for i in items[start : start + self.batch_size]])
+            events = self._parse(items[start : start + self.batch_size])
+            if events:
+                self.publish(events)
         # Only now: a crash before this line leaves the items to be published again.
         self.redis.delete(self.inflight)
         self._inflight_empty = True
         return len(items)
+
+    def _parse(self, items: list[str]) -> list[Any]:
+        """The events among `items`. One that is not JSON, or too big, becomes an `invalid`
+        dead letter here, as `relay push` does: producers that push directly get the same
+        treatment (a repeat after a failed round stores it again: kept twice, never lost)."""
+        events = []
+        for item in items:
+            problem, event = parse_text(item, self.max_bytes, "an inbox item")
+            if problem is None:
+                events.append(event)
+            else:
+                store_invalid(problem, event)
+                log.warning("inbox: %s; stored as an invalid dead letter", problem.split(":")[0])
+        return events
 
     def _collect(self, block: float) -> list[str]:
         """Move up to batch_size items into the inflight list, waiting for the first one."""
@@ -194,14 +212,6 @@ def recover_orphans(client: redis.Redis) -> int:
     if moved:
         log.warning("inbox: %d event(s) of stopped bundlers returned to the inbox", moved)
     return moved
-
-
-def _decode(item: str) -> Any:
-    """The event as JSON; an item that is not JSON goes on as text, to be dead-lettered."""
-    try:
-        return json.loads(item)
-    except ValueError:
-        return item
 
 
 def _glob_escape(text: str) -> str:

@@ -37,11 +37,10 @@ def push_lines(
         progress(len(line))
         if not line.strip():
             continue
-        problem, event = _parse(line, number, limit)
+        problem, event = parse_text(line, limit, f"line {number}")
         if problem is not None:
             report.problems.append(problem)
-            store.add(DeadLetter(reason="invalid", error=problem, event=event))
-            counters.incr(None, "dead:invalid")
+            store_invalid(problem, event, store, counters)
             continue
         batch.append(event)
         if len(batch) >= BATCH:
@@ -51,17 +50,26 @@ def push_lines(
     return report
 
 
-def _parse(line: str, number: int, limit: int) -> tuple[str | None, Any]:
-    size = len(line.encode("utf-8", "replace"))
+def parse_text(text: str, limit: int, what: str) -> tuple[str | None, Any]:
+    """The event in a JSON text, or (why not, what of the text to keep as a dead letter)."""
+    size = len(text.encode("utf-8", "replace"))
     if size > limit:
-        kept = line[:KEEP_OF_OVERSIZED] + f"… [{size - KEEP_OF_OVERSIZED} more bytes not kept]"
+        kept = text[:KEEP_OF_OVERSIZED] + f"… [{size - KEEP_OF_OVERSIZED} more bytes not kept]"
         return (
-            f"line {number} is {size} bytes, over the {limit}-byte limit "
+            f"{what} is {size} bytes, over the {limit}-byte limit "
             "(RELAY_MAX_EVENT_BYTES); not queued"
         ), kept
     try:
-        return None, json.loads(line)
+        return None, json.loads(text)
     except ValueError as exc:
-        return f"line {number} is not JSON: {exc}", line.rstrip("\n")
+        return f"{what} is not JSON: {exc}", text.rstrip("\n")
     except RecursionError:
-        return f"line {number} is nested too deeply to be an event", line[:KEEP_OF_OVERSIZED]
+        return f"{what} is nested too deeply to be an event", text[:KEEP_OF_OVERSIZED]
+
+
+def store_invalid(
+    problem: str, kept: Any, store: DeadLetterStore | None = None, counters: Counters | None = None
+) -> None:
+    """Keep what could not be queued as an `invalid` dead letter, and count it."""
+    (store or DeadLetterStore()).add(DeadLetter(reason="invalid", error=problem, event=kept))
+    (counters or Counters()).incr(None, "dead:invalid")

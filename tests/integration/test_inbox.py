@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import redis
 
+from worker.deadletters import DeadLetterStore
 from worker.inbox import Bundler, Inbox, recover_orphans
 from worker.redisconn import key
 from worker.settings import get_settings
@@ -124,18 +125,25 @@ def test_single_push_is_published_within_the_linger(
     assert redis_client.exists(bundler.lease) == 0
 
 
-def test_item_that_is_not_json_arrives_as_the_raw_text(
+def test_items_that_are_not_json_or_too_big_become_dead_letters(
     inbox: Inbox, make_bundler: Callable[..., Bundler]
 ) -> None:
-    # given a good event and a line of garbage
-    inbox.push(['{"event_id": "ok"}', "not json {"])
+    # given a good event, a line of garbage and an event far over RELAY_MAX_EVENT_BYTES
+    huge = json.dumps({"event_id": "big", "padding": "x" * 100_000})
+    inbox.push(['{"event_id": "ok"}', "not json {", huge])
     recorder = Recorder()
 
     # when bundled
     make_bundler(recorder).bundle_once(0.1)
 
-    # then the garbage travels on, unchanged, to become a dead letter downstream
-    assert recorder.bundles == [[{"event_id": "ok"}, "not json {"]]
+    # then the good one travels on, and the others are invalid dead letters saying why
+    assert recorder.bundles == [[{"event_id": "ok"}]]
+    letters = {str(d.event)[:10]: d for d in DeadLetterStore().iter()}
+    assert letters["not json {"].reason == "invalid"
+    assert letters["not json {"].error.startswith("an inbox item is not JSON")
+    (big,) = [d for k, d in letters.items() if k.startswith('{"event_i')]
+    assert "over the 65536-byte limit (RELAY_MAX_EVENT_BYTES)" in big.error
+    assert len(str(big.event)) < 2_000  # only a prefix is kept
 
 
 def test_failed_publish_keeps_events_inflight_until_the_next_round(
