@@ -51,7 +51,8 @@ _ADMIT = (
 # An event's claim and status order together, so a batch needs one round trip for both.
 # KEYS[1]: the event_id's claim; KEYS[2..]: its message ids (none: claim only).
 # ARGV: mode (claim | force | held), claim value, claim ttl, occurred_ms, rank, status ttl.
-# Returns {0} when another envelope holds the claim, else {1, fresh positions...}.
+# Returns {0} when another envelope holds the claim (or, for an envelope that holds it, when
+# the event is already done), else {1, fresh positions...}.
 _CLAIM_AND_ADMIT = (
     """
 local mine = ARGV[2]
@@ -59,6 +60,10 @@ if ARGV[1] == 'force' then
   redis.call('SET', KEYS[1], mine, 'EX', ARGV[3])
 elseif ARGV[1] == 'claim' and not redis.call('SET', KEYS[1], mine, 'NX', 'EX', ARGV[3]) then
   if redis.call('GET', KEYS[1]) ~= mine then return {0} end
+elseif ARGV[1] == 'held' and redis.call('GET', KEYS[1]) == 'done' then
+  -- a second copy of a parked envelope (a pump that died between re-queueing and removing
+  -- it): the first copy was delivered
+  return {0}
 end
 local fresh, first = {1}, 2
 local occ, rank, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
