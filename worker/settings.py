@@ -76,7 +76,7 @@ class Settings:
     log_format: str
     """RELAY_LOG_FORMAT: "text" or "json" for the relay's own log lines. Default: text."""
     batch_size: int
-    """RELAY_BATCH: most events one Celery message carries from the inbox. Default: 50 (see
+    """RELAY_BATCH: most events one Celery message carries from the inbox. Default: 200 (see
     the README's Performance section for how it was chosen)."""
     linger: float
     """RELAY_LINGER_MS: milliseconds the inbox bundler waits for more events after the first
@@ -108,6 +108,6 @@ def get_settings() -> Settings:
         breaker_max_cooldown=_number("RELAY_BREAKER_MAX_COOLDOWN", 300.0) or 300.0,
         metrics_port=int(_number("RELAY_METRICS_PORT", 9808)),
         log_format=(env("RELAY_LOG_FORMAT") or "text").lower(),
-        batch_size=int(_number("RELAY_BATCH", 50)) or 1,
+        batch_size=int(_number("RELAY_BATCH", 200)) or 1,
         linger=_number("RELAY_LINGER_MS", 2.0) / 1000,
     )
