@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tasks.events import FAILURE_STATUSES, Event
@@ -101,13 +101,8 @@ def _same_channel(request: OutboundRequest) -> Hashable:
 
 def _merge(requests: list[OutboundRequest]) -> OutboundRequest:
     entries = [entry for r in requests for entry in json.loads(r.body)["entry"]]
-    first = requests[0]
-    return OutboundRequest(
-        api=first.api,
-        endpoint=first.endpoint,
-        method=first.method,
-        url=first.url,
-        headers=first.headers,
+    return replace(
+        requests[0],
         body=dump_json({"object": "page", "entry": entries}),
         message_ids=tuple(mid for r in requests for mid in r.message_ids),
     )

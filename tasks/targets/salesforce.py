@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tasks.events import Event
@@ -96,16 +96,10 @@ def _ack_count(request: OutboundRequest) -> int:
 def _merge_acks(requests: list[OutboundRequest]) -> OutboundRequest:
     bodies = [json.loads(r.body) for r in requests]
     body = {**bodies[0], "acknowledgements": [a for b in bodies for a in b["acknowledgements"]]}
-    first = requests[0]
-    return OutboundRequest(
-        api=first.api,
-        endpoint=first.endpoint,
-        method=first.method,
-        url=first.url,
-        headers={
-            **first.headers,
-            "RequestId": stable_id(*(r.headers["RequestId"] for r in requests)),
-        },
+    request_id = stable_id(*(r.headers["RequestId"] for r in requests))
+    return replace(
+        requests[0],
+        headers={**requests[0].headers, "RequestId": request_id},
         body=dump_json(body),
         message_ids=tuple(mid for r in requests for mid in r.message_ids),
     )

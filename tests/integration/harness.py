@@ -9,11 +9,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from worker.counters import Counters, settled_events
 from worker.deadletters import DeadLetter, DeadLetterStore
@@ -204,3 +206,23 @@ def worker_rss_mb(process: subprocess.Popen[bytes]) -> float:
         except (OSError, IndexError, ValueError):
             continue
     return round(total / 1e6, 1)
+
+
+@contextmanager
+def own_key_prefix(redis_url: str, monkeypatch: pytest.MonkeyPatch, label: str) -> Iterator[str]:
+    """A key prefix of the caller's own on the session's Redis; its keys are deleted after."""
+    name = f"{label}-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("RELAY_KEY_PREFIX", name)
+    get_settings.cache_clear()
+    try:
+        yield name
+    finally:
+        get_settings.cache_clear()
+        client = redis.Redis.from_url(redis_url)
+        try:
+            stale = list(client.scan_iter(match=f"{name}:*"))
+            if stale:
+                client.delete(*stale)
+        finally:
+            client.close()

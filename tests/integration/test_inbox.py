@@ -5,17 +5,16 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import redis
 
+from tests.integration.harness import own_key_prefix
 from worker.deadletters import DeadLetterStore
 from worker.inbox import Bundler, Inbox, recover_orphans
 from worker.redisconn import key
-from worker.settings import get_settings
 from worker.status import collect_status, render_status
 
 pytestmark = pytest.mark.timeout(10)
@@ -25,22 +24,8 @@ LINGER = 0.002
 
 @pytest.fixture
 def prefix(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A key prefix of this test's own on the session's Redis; its keys are deleted afterwards."""
-    name = f"t-inbox-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    monkeypatch.setenv("RELAY_KEY_PREFIX", name)
-    get_settings.cache_clear()
-    try:
+    with own_key_prefix(redis_url, monkeypatch, "t-inbox") as name:
         yield name
-    finally:
-        get_settings.cache_clear()
-        client = redis.Redis.from_url(redis_url)
-        try:
-            stale = list(client.scan_iter(match=f"{name}:*"))
-            if stale:
-                client.delete(*stale)
-        finally:
-            client.close()
 
 
 class Recorder:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 import redis
 
+from tests.integration.harness import own_key_prefix
 from worker import deadletters
 from worker.counters import Counters
 from worker.deadletters import DeadLetter, DeadLetterStore
@@ -30,22 +30,8 @@ LEASE = 60.0
 
 @pytest.fixture
 def prefix(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A key prefix of this test's own on the session's Redis; its keys are deleted afterwards."""
-    name = f"t-stores-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    monkeypatch.setenv("RELAY_KEY_PREFIX", name)
-    get_settings.cache_clear()
-    try:
+    with own_key_prefix(redis_url, monkeypatch, "t-stores") as name:
         yield name
-    finally:
-        get_settings.cache_clear()
-        client = redis.Redis.from_url(redis_url)
-        try:
-            stale = list(client.scan_iter(match=f"{name}:*"))
-            if stale:
-                client.delete(*stale)
-        finally:
-            client.close()
 
 
 @pytest.fixture
