@@ -76,8 +76,7 @@ class Sender:
     ) -> None:
         """Send every job's plan; each job's tally gets one attempt per request of its plan,
         except requests a rate limit holds back (listed in `job.deferred`). `delivered` hears
-        of each job as soon as all of it was accepted: a worker killed later in the batch
-        then re-posts only what was in flight."""
+        of jobs accepted whole while other answers are awaited (see `_collect`)."""
         by_target: dict[str, list[tuple[Job, OutboundRequest]]] = {}
         for job in jobs:
             job.envelope.attempts += 1
