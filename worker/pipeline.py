@@ -114,11 +114,11 @@ class Relay:
         entries = [
             Entry(
                 t.name,
-                e,
+                e.event_id,
                 env.id,
                 t.retry.max_age + 3600,
                 "held" if env.claimed else "force" if env.replayed else "claim",
-                not isinstance(plans[i], Skip),
+                None if isinstance(plans[i], Skip) else e,  # a skipped status orders nothing
             )
             for i in plans
             for env, e, t in [routed[i]]

@@ -17,7 +17,7 @@ from worker import deadletters
 from worker.counters import Counters
 from worker.deadletters import DeadLetter, DeadLetterStore
 from worker.envelope import Envelope
-from worker.ledger import EventLedger
+from worker.ledger import Admission, Entry, EventLedger
 from worker.pump import RetryPump
 from worker.retryset import RetrySchedule
 from worker.settings import get_settings
@@ -371,15 +371,19 @@ def test_event_ledger_claims_once_and_remembers_done_for_the_window(
 ) -> None:
     monkeypatch.setenv("RELAY_DEDUP_WINDOW", "300")
     get_settings.cache_clear()
-    ledger = EventLedger(redis_client)
-    assert ledger.claim("sf", "evt-1", "env-a", hold=60)
-    assert ledger.claim("sf", "evt-1", "env-a", hold=60), "the owner may come back"
-    assert not ledger.claim("sf", "evt-1", "env-b", hold=60)
-    assert ledger.claim("md", "evt-1", "env-c", hold=60)
+    ledger, admission = EventLedger(redis_client), Admission(redis_client)
+
+    def claim(target: str, event_id: str, owner: str) -> bool:
+        return admission.run([Entry(target, event_id, owner, hold=60)])[0][0]
+
+    assert claim("sf", "evt-1", "env-a")
+    assert claim("sf", "evt-1", "env-a"), "the owner may come back"
+    assert not claim("sf", "evt-1", "env-b")
+    assert claim("md", "evt-1", "env-c")
     ledger.done("sf", "evt-1")
     assert ledger.state("sf", "evt-1") == "done"
-    assert not ledger.claim("sf", "evt-1", "env-a", hold=60)
+    assert not claim("sf", "evt-1", "env-a")
     ttl = redis_client.ttl(f"{prefix}:event:sf:evt-1")
     assert 0 < ttl <= 300
     ledger.forget("md", "evt-1")
-    assert ledger.claim("md", "evt-1", "env-d", hold=60)
+    assert claim("md", "evt-1", "env-d")
