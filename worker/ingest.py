@@ -9,10 +9,9 @@ from typing import Any
 
 from worker.counters import Counters
 from worker.deadletters import DeadLetter, DeadLetterStore
-from worker.publish import publish_events
 from worker.settings import get_settings
 
-BATCH = 1000  # events per publishing round: bounded memory, one broker connection per batch
+BATCH = 1000  # events per push: bounded memory, one round trip per batch
 KEEP_OF_OVERSIZED = 1024  # characters of an oversized line kept so a person can tell what it was
 
 
@@ -28,25 +27,28 @@ def push_lines(
     lines: Iterable[str], progress: Callable[[int], None] = lambda n: None
 ) -> PushReport:
     """Queue each JSON line; store the rest as `invalid` dead letters; report both."""
+    from worker.inbox import Inbox  # it parses with this module's functions
+
+    inbox = Inbox()
     limit = get_settings().max_event_bytes
     store = DeadLetterStore()
     counters = Counters()
     report = PushReport()
-    batch: list[Any] = []
+    batch: list[str] = []
     for number, line in enumerate(lines, start=1):
         progress(len(line))
         if not line.strip():
             continue
-        problem, event = parse_text(line, limit, f"line {number}")
+        problem, kept = parse_text(line, limit, f"line {number}")
         if problem is not None:
             report.problems.append(problem)
-            store_invalid(problem, event, store, counters)
+            store_invalid(problem, kept, store, counters)
             continue
-        batch.append(event)
+        batch.append(line.strip())  # pushed as written: it is JSON, no need to encode it again
         if len(batch) >= BATCH:
-            report.queued += publish_events(batch)
+            report.queued += inbox.push(batch)
             batch = []
-    report.queued += publish_events(batch)
+    report.queued += inbox.push(batch)
     return report
 
 

@@ -17,6 +17,8 @@ from typing import Any
 from worker.envelope import Envelope
 from worker.settings import get_settings
 
+LABEL_LIMIT = 1024  # characters of a bundle's label in Flower
+
 
 def publish_envelopes(envelopes: Iterable[dict[str, Any]]) -> int:
     """Queue envelopes for delivery, RELAY_BATCH to a Celery message; return how many."""
@@ -59,9 +61,14 @@ def describe(envelope: dict[str, Any]) -> str:
 
 
 def describe_all(envelopes: list[dict[str, Any]]) -> str:
-    """Flower's label for a bundle: how many, and each event's label, within Flower's limit."""
-    labels = "; ".join(describe(e) for e in envelopes)
-    return f"{len(envelopes)} events: {labels}"[:1024]
+    """Flower's label for a bundle: how many, and each event's label, within Flower's limit
+    (labels past it are not made: a bundle has up to RELAY_BATCH of them)."""
+    label = f"{len(envelopes)} events: "
+    for i, envelope in enumerate(envelopes):
+        if len(label) >= LABEL_LIMIT:
+            break
+        label += ("; " if i else "") + describe(envelope)
+    return label[:LABEL_LIMIT]
 
 
 def publish_events(events: Iterable[Any]) -> int:
