@@ -117,8 +117,8 @@ class EventLedger:
         else:
             client.delete(self._key(target, event_id))
 
-    def forget(self, target: str, event_id: str) -> None:
-        self.redis.delete(self._key(target, event_id))
+    def forget(self, target: str, event_id: str, pipe: redis.Redis | None = None) -> None:
+        (pipe or self.redis).delete(self._key(target, event_id))
 
     def state(self, target: str, event_id: str) -> str | None:
         value = self.redis.get(self._key(target, event_id))

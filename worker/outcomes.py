@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import redis
@@ -27,6 +28,18 @@ from worker.settlement import Settlement, Tally
 log = logging.getLogger("relay.outcomes")
 
 
+@dataclass
+class Writes:
+    """A batch's writes that may wait for its end, to go to Redis in one round trip."""
+
+    done: list[tuple[str, str, str]] = field(default_factory=list)
+    """(target, event_id, outcome): a done mark and a count each."""
+    parked: list[tuple[Envelope, float, str, str]] = field(default_factory=list)
+    """(envelope, due, target, outcome): into the retry schedule, and a count each."""
+    forgotten: list[tuple[str, str]] = field(default_factory=list)
+    """(target, event_id): claims to drop (nothing more will be sent for the event)."""
+
+
 class Outcomes:
     """Records outcomes in the stores every worker shares."""
 
@@ -36,7 +49,7 @@ class Outcomes:
         self.counters = Counters(client)
         self.events = EventLedger(client)
 
-    def defer(self, job: Job, due: float, why: str) -> Settlement:
+    def defer(self, job: Job, due: float, why: str, writes: Writes) -> Settlement:
         """Park the job until `due` without spending an attempt (it was not sent)."""
         envelope, target = job.envelope, job.target
         deadline = envelope.first_seen + target.retry.max_age
@@ -44,24 +57,29 @@ class Outcomes:
             message = f"gave up after {envelope.attempts} attempt(s): max_age passed ({why})"
             return self.dead(envelope, "exhausted", message, target.name)
         due = min(due, deadline)
-        self.schedule.park(envelope, due)
-        self.count(target.name, "deferred")
+        writes.parked.append((envelope, due, target.name, "deferred"))
         return Settlement("retry", f"deferred until {due - time.time():.1f}s from now: {why}", due)
 
-    def finish(self, finished: list[tuple[str, str, str]]) -> None:
-        """Done marks and final counts in one round trip (the hot path)."""
-        if not finished:
+    def flush(self, writes: Writes) -> None:
+        """Done marks, parked retries, dropped claims and their counts in one round trip."""
+        if not (writes.done or writes.parked or writes.forgotten):
             return
         pipe = self.counters.redis.pipeline(transaction=False)
-        for target, event_id, _ in finished:
+        for target, event_id, _ in writes.done:
             self.events.done(target, event_id, pipe)
-        for (target, outcome), n in Counter((t, o) for t, _, o in finished).items():
+        for envelope, due, _, _ in writes.parked:
+            self.schedule.park(envelope, due, pipe)
+        for target, event_id in writes.forgotten:
+            self.events.forget(target, event_id, pipe)
+        counts = Counter((t, o) for t, _, o in writes.done)
+        counts.update((t, o) for _, _, t, o in writes.parked)
+        for (target, outcome), n in counts.items():
             self.count(target, outcome, pipe, n)
         pipe.execute()
 
-    def settle(self, job: Job, finished: list[tuple[str, str, str]]) -> Settlement:
-        """One sent job's end: delivered (its done mark queued on `finished`), parked, or
-        dead letters for what was refused, per message id."""
+    def settle(self, job: Job, writes: Writes) -> Settlement:
+        """One sent job's end, per message id: delivered, parked or dead letters for what was
+        refused (the first two queued on `writes`)."""
         envelope, target, tally = job.envelope, job.target, job.tally
         parts: list[str] = []
         if tally.delivered:
@@ -79,16 +97,16 @@ class Outcomes:
             parts.append(dead.summary)
             state = "dead"
         if tally.retry:
-            parked = self._park(envelope.narrowed(tally.retry), target, tally)
+            parked = self._park(envelope.narrowed(tally.retry), target, tally, writes)
             parts.append(parked.summary)
             state, due = ("retry", parked.due) if parked.state == "retry" else ("dead", None)
         if not tally.retry and not tally.rejected:
             if not job.marked:
-                finished.append((target.name, job.event.event_id, "delivered"))
+                writes.done.append((target.name, job.event.event_id, "delivered"))
                 metrics.observe_attempts(target.name, envelope.attempts)
         elif not tally.retry or state == "dead":
             # Nothing will be sent for this event any more: a corrected resend may go through.
-            self.events.forget(target.name, job.event.event_id)
+            writes.forgotten.append((target.name, job.event.event_id))
         for attempt in tally.attempts:
             logs.attempt(
                 job.event.event_id,
@@ -101,7 +119,7 @@ class Outcomes:
             )
         return Settlement(state, "; ".join(parts), due)
 
-    def _park(self, envelope: Envelope, target: Target, tally: Tally) -> Settlement:
+    def _park(self, envelope: Envelope, target: Target, tally: Tally, writes: Writes) -> Settlement:
         assert tally.last_retry is not None
         reason = str(getattr(tally.last_retry.outcome, "reason", ""))
         now = time.time()
@@ -116,8 +134,7 @@ class Outcomes:
             return self.dead(
                 envelope, "exhausted", message, target.name, tally.last_retry.result.status
             )
-        self.schedule.park(envelope, now + delay)
-        self.count(target.name, "retried")
+        writes.parked.append((envelope, now + delay, target.name, "retried"))
         summary = f"retry {len(tally.retry)} message id(s) in {delay:.1f}s ({reason})"
         return Settlement("retry", summary, now + delay)
 

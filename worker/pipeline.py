@@ -25,7 +25,7 @@ from worker.breaker import BreakerPolicy, CircuitBreaker
 from worker.config import RelayConfig, Target
 from worker.envelope import Envelope
 from worker.ledger import Admission, Entry
-from worker.outcomes import Outcomes, field_of
+from worker.outcomes import Outcomes, Writes, field_of
 from worker.ratelimit import RateLimiter
 from worker.sending import Job, Sender
 from worker.settings import get_settings
@@ -53,10 +53,6 @@ class Relay:
         # two, a 50 ms target ran at 0.85 of an at-once one in `make bench`; with four, 1.0).
         self.sender = Sender(self.breaker, self.limiter, 4 * settings.concurrency)
 
-    def process(self, envelope: Envelope) -> Settlement:
-        """Deliver, park or dead-letter one envelope."""
-        return self.process_batch([envelope])[0]
-
     def process_batch(self, envelopes: list[Envelope]) -> list[Settlement]:
         """Deliver, park or dead-letter each envelope; settlements in the same order."""
         batch = _Batch()
@@ -69,19 +65,21 @@ class Relay:
             else:
                 routed[i] = outcome
         jobs = self._admit(routed, batch)
-        ready = {i: job for i, job in jobs.items() if not self._held(i, job, settled)}
+        ready = {i: job for i, job in jobs.items() if not self._held(i, job, batch)}
         deadline = time.monotonic() + get_settings().task_budget
         self.sender.send_all(list(ready.values()), deadline, self._delivered)
         for i, job in ready.items():
             if job.deferred and not job.tally.attempts:  # held back whole: no attempt spent
                 job.envelope.attempts -= 1
-                settled[i] = self.outcomes.defer(job, job.defer_until, "rate limit reached")
+                settled[i] = self.outcomes.defer(
+                    job, job.defer_until, "rate limit reached", batch.writes
+                )
                 continue
             for part in job.deferred:  # held back after some of it went: retry the rest
                 wait = Retry("rate limit reached", max(0.0, job.defer_until - time.time()))
                 job.tally.add(Attempt(part, wait, HttpResult(None)))
-            settled[i] = self.outcomes.settle(job, batch.finished)
-        self.outcomes.finish(batch.finished)
+            settled[i] = self.outcomes.settle(job, batch.writes)
+        self.outcomes.flush(batch.writes)
         return [settled[i] for i in range(len(envelopes))]
 
     def _route(self, envelope: Envelope) -> Routed | Settlement:
@@ -135,10 +133,10 @@ class Relay:
                 continue
             envelope.claimed = True
             if isinstance(plan, Skip):
-                batch.finished.append((target.name, event.event_id, "skipped"))
+                batch.writes.done.append((target.name, event.event_id, "skipped"))
                 settled[i] = Settlement("done", f"skipped: {plan.reason}")
             elif not fresh:
-                batch.finished.append((target.name, event.event_id, "stale"))
+                batch.writes.done.append((target.name, event.event_id, "stale"))
                 settled[i] = Settlement("done", "stale: a newer status was already sent")
             elif len(fresh) < len(event.message_ids):
                 event = replace(event, message_ids=tuple(fresh))
@@ -152,7 +150,7 @@ class Relay:
     def _translate(self, event: Event, target: Target) -> list[OutboundRequest] | Skip:
         return TARGET_KINDS[target.kind].translate(event, target.options)
 
-    def _held(self, i: int, job: Job, settled: dict[int, Settlement]) -> bool:
+    def _held(self, i: int, job: Job, batch: _Batch) -> bool:
         """Park the job, without spending an attempt, while its target's circuit is open."""
         now, target = time.time(), job.target
         blocked = self.breaker.blocked_until(target.name, now)
@@ -160,12 +158,13 @@ class Relay:
             return False
         # Spread the wake-ups so the events do not all come back in one burst.
         due = blocked + random.uniform(0, self.breaker.policy.cooldown)
-        settled[i] = self.outcomes.defer(job, due, "circuit open: the target keeps failing")
+        why = "circuit open: the target keeps failing"
+        batch.settled[i] = self.outcomes.defer(job, due, why, batch.writes)
         return True
 
     def _delivered(self, jobs: list[Job]) -> None:
         """Mark jobs delivered whole at once, before the rest of the batch is sent."""
-        self.outcomes.finish([(job.target.name, job.event.event_id, "delivered") for job in jobs])
+        self.outcomes.flush(Writes([(j.target.name, j.event.event_id, "delivered") for j in jobs]))
         for job in jobs:
             job.marked = True
             metrics.observe_attempts(job.target.name, job.envelope.attempts)
@@ -173,8 +172,8 @@ class Relay:
 
 @dataclass
 class _Batch:
-    """What one batch has come to so far: settlements by position, and the done marks and
-    final counts still to write (in one round trip, at the end)."""
+    """What one batch has come to so far: settlements by position, and the writes that go
+    to Redis in one round trip at its end (done marks, parked retries, counts)."""
 
     settled: dict[int, Settlement] = field(default_factory=dict)
-    finished: list[tuple[str, str, str]] = field(default_factory=list)
+    writes: Writes = field(default_factory=Writes)

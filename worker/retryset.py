@@ -38,8 +38,9 @@ class RetrySchedule:
         self.key = key("retries")
         self._claim = self.redis.register_script(_CLAIM)
 
-    def park(self, envelope: Envelope, due: float) -> None:
-        self.redis.zadd(self.key, {_member(envelope): due})
+    def park(self, envelope: Envelope, due: float, pipe: redis.Redis | None = None) -> None:
+        """Park until `due`, or queue that on `pipe` to go with other writes."""
+        (pipe or self.redis).zadd(self.key, {_member(envelope): due})
 
     def claim_due(self, now: float, limit: int, lease: float) -> list[str]:
         """Members due by `now`, hidden for `lease` seconds while the caller re-queues them."""
