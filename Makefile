@@ -22,11 +22,13 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest
 
+## The pure domain only (schemas, translators, classification, backoff): seconds, no Redis.
 test-unit: $(STAMP)
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest tests/tasks tests/config
 
+## Everything that runs against real Redis, HTTP servers and worker processes.
 test-integration: $(STAMP)
-	$(BIN)/pytest tests/integration
+	$(BIN)/pytest --ignore=tests/tasks --ignore=tests/config
 
 lint: $(STAMP)
 	$(BIN)/ruff check worker tasks tests bench

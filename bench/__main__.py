@@ -191,7 +191,7 @@ def main() -> None:
     print("machine: " + ", ".join(f"{k}={v}" for k, v in host.items()), flush=True)
     os.environ.setdefault("BENCH_SF_TOKEN", "bench-sf-token")
     os.environ.setdefault("BENCH_MD_TOKEN", "bench-md-token")
-    from worker.redis_server import LocalRedis
+    from worker.dev.local_redis import LocalRedis
 
     redis_server = LocalRedis().start()
     os.environ["REDIS_URL"] = redis_server.url  # before anything imports the Celery apps

@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from worker.processes import stop_group
+from worker.dev.processes import stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 # Every child started through start_group, so that main() can stop whatever an error or Ctrl-C

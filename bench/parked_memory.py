@@ -2,7 +2,7 @@
 
 `python -m bench.parked_memory [--events 100000]` starts a throwaway Redis and builds, with the
 relay's own classes, the state a real 503 + Retry-After leaves behind for each event: the
-idempotency claim and the per-message-id status (both `worker.ledger.Admission`) and
+idempotency claim and the per-message-id status (both `worker.stores.ledger.Admission`) and
 the envelope parked in the retry schedule (`RetrySchedule.park`) after one recorded attempt.
 Each family is written in its own phase, so its `used_memory` delta is its cost, TTL entries
 and hash-table buckets included (a table doubles in whichever phase crosses a power of two, so
@@ -26,9 +26,9 @@ from typing import Any
 import redis
 
 from bench.events import make_events
-from worker.envelope import Envelope
-from worker.ledger import Entry
-from worker.redis_server import LocalRedis
+from tasks.envelope import Envelope
+from worker.dev.local_redis import LocalRedis
+from worker.stores.ledger import Entry
 
 WARMUP = 1000  # past every small encoding (a zset turns into a skiplist at 128 members)
 RETRY_AFTER = 3600.0  # what the bench's parked target answers
@@ -64,8 +64,8 @@ class State:
 
     def __init__(self, client: redis.Redis) -> None:
         from tasks.schemas import load_event
-        from worker.ledger import Admission
-        from worker.retryset import RetrySchedule
+        from worker.stores.ledger import Admission
+        from worker.stores.retries import RetrySchedule
 
         self.load_event = load_event
         self.admission = Admission(client)
@@ -114,7 +114,7 @@ def phase(
 
 def member_sizes(envelopes: list[Envelope]) -> dict[str, float]:
     """Mean bytes of a retry-schedule member, the event inside it, and zlib of the member."""
-    from worker.retryset import _member
+    from worker.stores.retries import _member
 
     members = [_member(e).encode() for e in envelopes]
     events = [json.dumps(e.event, ensure_ascii=False, separators=(",", ":")) for e in envelopes]

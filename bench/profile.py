@@ -39,13 +39,13 @@ def main() -> None:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     os.environ.setdefault("BENCH_SF_TOKEN", "bench-sf-token")
     os.environ.setdefault("BENCH_MD_TOKEN", "bench-md-token")
-    from worker.redis_server import LocalRedis
+    from worker.dev.local_redis import LocalRedis
 
     server = LocalRedis().start()
     os.environ["REDIS_URL"] = server.url
     from bench.relay_runs import Fleet, write_config
     from bench.targets import start_target
-    from worker.publish import publish_events
+    from worker.intake.publish import publish_events
 
     target = start_target(os.cpu_count() or 1)
     workdir = Path(tempfile.mkdtemp(prefix="relay-profile-"))

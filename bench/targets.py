@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.common import start_group, stop_group, wait_until
-from worker.redis_server import free_port
+from worker.dev.local_redis import free_port
 
 ECHO_MODULE = Path("/usr/lib/nginx/modules/ngx_http_echo_module.so")
 APT_PACKAGES = ("nginx-light", "libnginx-mod-http-echo")

@@ -1,4 +1,4 @@
-"""The Celery task: thin on purpose; everything it does lives in `worker.pipeline`.
+"""The Celery task: thin on purpose; everything it does lives in `worker.delivery.pipeline`.
 
 Its state tells the truth in Flower: SUCCESS when delivered or skipped, RETRY when the event
 was parked in the Redis retry schedule (no Celery countdown is used), FAILURE when it became a
@@ -14,11 +14,11 @@ from typing import Any
 import redis
 from celery.exceptions import Reject, Retry
 
+from tasks.envelope import Envelope
 from worker.celery import app
-from worker.envelope import Envelope
-from worker.reporting import mask_text
-from worker.runtime import get_relay
-from worker.settlement import Settlement
+from worker.delivery.runtime import get_relay
+from worker.delivery.settlement import Settlement
+from worker.observe.sentry import mask_text
 
 log = logging.getLogger("relay.task")
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.integration.harness import Relay
-from worker.redis_server import LocalRedis
-from worker.sandbox import Sandbox
+from tests.support.harness import Relay
+from worker.dev.local_redis import LocalRedis
+from worker.dev.sandbox import Sandbox
 from worker.settings import get_settings
 
 

@@ -11,9 +11,9 @@ import redis
 from celery import Celery, bootsteps
 from celery.signals import task_prerun, worker_init
 
-from worker.liveness import Heartbeat
-from worker.redisconn import get_redis
 from worker.settings import get_settings
+from worker.stores.connection import get_redis
+from worker.stores.liveness import Heartbeat
 
 settings = get_settings()
 
@@ -70,11 +70,11 @@ class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
         self.bundler: Any = None
 
     def start(self, worker: Any) -> None:
-        from worker.inbox import Bundler, recover_orphans
-        from worker.metrics import start_metrics_server
-        from worker.publish import publish_bundle, publish_envelopes
-        from worker.pump import RetryPump, spare_open_circuits
-        from worker.retryset import RetrySchedule
+        from worker.intake.inbox import Bundler, recover_orphans
+        from worker.intake.publish import publish_bundle, publish_envelopes
+        from worker.observe.metrics import start_metrics_server
+        from worker.stores.pump import RetryPump, spare_open_circuits
+        from worker.stores.retries import RetrySchedule
 
         start_metrics_server(settings.metrics_port)
         HEARTBEAT.name = worker.hostname
@@ -125,10 +125,10 @@ def _task_received(**_: Any) -> None:
 @worker_init.connect  # type: ignore[untyped-decorator]
 def _check_config(**_: Any) -> None:
     """Refuse to start on a bad configuration, listing every problem, before any event."""
-    from worker import logs
     from worker.config import ConfigError
-    from worker.reporting import init_sentry
-    from worker.runtime import get_relay
+    from worker.delivery.runtime import get_relay
+    from worker.observe import logs
+    from worker.observe.sentry import init_sentry
 
     logs.configure(settings.log_format)
     try:

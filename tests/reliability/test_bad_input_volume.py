@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.harness import Relay, event, posted_ids
-from worker.sandbox import Sandbox
+from tests.support.harness import Relay, event, posted_ids
+from worker.dev.sandbox import Sandbox
 
 MALFORMED = 10_000
 VALID = 500
@@ -90,7 +90,7 @@ def test_malformed_events_at_volume_are_dead_lettered_and_valid_ones_delivered(
     # when they are pushed
     started = time.monotonic()
     pushed = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "push", str(path)],
+        [sys.executable, "-m", "worker.ops.cli.main", "push", str(path)],
         env=relay.env,
         capture_output=True,
         text=True,

@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from tests.integration.harness import Relay, event, posted_ids, wait_for
-from worker.sandbox import Sandbox
+from tests.support.harness import Relay, event, posted_ids, wait_for
+from worker.dev.sandbox import Sandbox
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -71,7 +71,7 @@ def test_a_replayed_dead_letter_is_posted_even_though_its_event_id_was_seen(
 ) -> None:
     # given an event that ended as a dead letter (unknown target fixed later is not possible
     # here, so: a target that rejected it once)
-    from worker.sandbox import Fault
+    from worker.dev.sandbox import Fault
 
     sandbox.add_fault(Fault(api="medallia", status=400, times=1))
     relay.start_worker()

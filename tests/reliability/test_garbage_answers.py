@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.harness import Relay, event, wait_for
-from worker.sandbox import Fault, Sandbox
+from tests.support.harness import Relay, event, wait_for
+from worker.dev.sandbox import Fault, Sandbox
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import CONFIG, Relay, event
-from worker.sandbox import Sandbox
+from tests.support.harness import CONFIG, Relay, event
+from worker.dev.sandbox import Sandbox
 from worker.settings import get_settings
 
 RATE = 20.0

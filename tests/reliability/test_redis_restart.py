@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import Relay, event, posted_ids, wait_for
-from worker.redis_server import LocalRedis
-from worker.sandbox import Fault, Sandbox
+from tests.support.harness import Relay, event, posted_ids, wait_for
+from worker.dev.local_redis import LocalRedis
+from worker.dev.sandbox import Fault, Sandbox
 from worker.settings import get_settings
 
 EVENTS = 1000

@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from tests.integration.harness import Relay, event, posted_ids
-from worker.sandbox import Sandbox
+from tests.support.harness import Relay, event, posted_ids
+from worker.dev.sandbox import Sandbox
 
 EVENTS = 3000
 

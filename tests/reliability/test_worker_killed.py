@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import CONFIG, Relay, event, posted_ids, wait_for
-from worker.sandbox import Fault, Sandbox
+from tests.support.harness import CONFIG, Relay, event, posted_ids, wait_for
+from worker.dev.sandbox import Fault, Sandbox
 from worker.settings import get_settings
 
 EVENTS = 300

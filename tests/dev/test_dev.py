@@ -1,0 +1,32 @@
+"""`relay dev` (what `make run` runs) works on its own embedded Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.timeout(120)
+def test_relay_dev_delivers_samples_to_both_look_alike_apis() -> None:
+    # given no REDIS_URL: relay dev must bring its own Redis
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_URL", "RELAY_"))}
+
+    # when it runs once through its samples
+    result = subprocess.run(
+        [sys.executable, "-m", "worker.ops.cli.main", "dev", "--duration", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+
+    # then it settled, both APIs accepted requests, and the failures were reported
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "settled in" in result.stdout
+    accepted = result.stdout.split("requests accepted by the look-alike APIs:")[1].splitlines()[0]
+    assert "medallia" in accepted and "salesforce" in accepted
+    assert "dead:rejected 1" in result.stdout and "dead:unroutable 1" in result.stdout

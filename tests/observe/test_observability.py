@@ -1,0 +1,222 @@
+"""What operators see: Flower's task states, Sentry events, Prometheus metrics, and logs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from tests.support.harness import Relay, event, wait_for
+from tests.support.sentry_standin import SentryStandIn
+from worker.dev.local_redis import free_port
+from worker.dev.processes import flower_argv, start_group
+from worker.dev.sandbox import Fault, Sandbox
+
+pytestmark = pytest.mark.timeout(120)
+RECIPIENT = "+4915112345678"
+
+
+def _get(url: str) -> Any:
+    with requests.get(url, timeout=5) as answer:
+        answer.raise_for_status()
+        return answer.json()
+
+
+@pytest.fixture
+def flower(relay: Relay) -> Iterator[str]:
+    port = free_port()
+    env = {**relay.env, "FLOWER_UNAUTHENTICATED_API": "true"}
+    process = start_group(flower_argv(port), relay.tmp / "flower.log", env)
+    relay.workers.append(process)  # stopped with the workers
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            _get(f"{url}/api/workers")
+            return True
+        except requests.RequestException:
+            return False
+
+    wait_for(up, 30, "flower to answer")
+    yield url
+
+
+def test_flower_shows_each_delivery_with_a_truthful_state_and_no_recipient(
+    relay: Relay, sandbox: Sandbox, flower: str
+) -> None:
+    # given a worker watched by Flower, and a target that rejects one event and delays another
+    relay.start_worker()
+    sandbox.add_fault(Fault(api="medallia", status=400, times=0, match="m-rejected"))
+    sandbox.add_fault(
+        Fault(api="medallia", status=503, times=0, retry_after="60", match="m-parked")
+    )
+    delivered, rejected, parked = (
+        event("md", "delivered", m) for m in ("m-ok", "m-rejected", "m-parked")
+    )
+
+    # when the three events are pushed one by one (each its own message: pushed together
+    # they would travel as one bundle, see the next test)
+    for one in (delivered, rejected, parked):
+        relay.push(one)
+
+    # then Flower lists them as SUCCESS, FAILURE (with the reason) and RETRY
+    def states() -> dict[str, dict[str, Any]]:
+        tasks = _get(f"{flower}/api/tasks").values()
+        return {t["args"].split(" ")[0]: t for t in tasks if t.get("args")}
+
+    wait_for(
+        lambda: (
+            len(states()) == 3
+            and all(t["state"] in ("SUCCESS", "FAILURE", "RETRY") for t in states().values())
+        ),
+        60,
+        "three settled tasks in Flower",
+    )
+    seen = states()
+    assert seen[delivered["event_id"]]["state"] == "SUCCESS"
+    assert seen[rejected["event_id"]]["state"] == "FAILURE"
+    assert "rejected" in seen[rejected["event_id"]]["exception"]
+    assert seen[parked["event_id"]]["state"] == "RETRY"
+    task = seen[delivered["event_id"]]
+    assert task["name"] == "relay.deliver"
+    assert task["args"] == f"{delivered['event_id']} -> md delivered attempt 1"
+    workers = _get(f"{flower}/api/workers?refresh=1")
+    assert workers, "Flower sees the worker"
+    everything = json.dumps([_get(f"{flower}/api/tasks"), workers])
+    assert RECIPIENT not in everything and RECIPIENT[1:] not in everything
+
+
+def test_flower_shows_a_bundle_as_one_task_labelled_event_by_event(
+    relay: Relay, sandbox: Sandbox, flower: str
+) -> None:
+    # given a worker watched by Flower
+    relay.start_worker()
+    events = [event("md", "delivered", f"m-bundle-{i}") for i in range(3)]
+
+    # when three events are pushed together
+    relay.push(*events)
+
+    # then they travel in one relay.deliver_batch task whose label names each, not its data
+    def bundles() -> list[dict[str, Any]]:
+        tasks = _get(f"{flower}/api/tasks").values()
+        return [t for t in tasks if t.get("name") == "relay.deliver_batch"]
+
+    wait_for(lambda: [t["state"] for t in bundles()] == ["SUCCESS"], 60, "the bundle's task")
+    (task,) = bundles()
+    labels = "; ".join(f"{e['event_id']} -> md delivered attempt 1" for e in events)
+    assert task["args"] == f"3 events: {labels}"
+    assert "delivered 1 message id(s)" in task["result"]
+    assert RECIPIENT not in json.dumps(task)
+    assert relay.counts("md") == {"delivered": 3}
+
+
+def test_sentry_gets_one_scrubbed_event_per_dead_letter_and_none_per_retry(
+    relay: Relay, sandbox: Sandbox
+) -> None:
+    # given a worker reporting to a local Sentry stand-in
+    standin = SentryStandIn().start()
+    relay.env["SENTRY_DSN"] = standin.dsn
+    try:
+        relay.start_worker()
+        sandbox.add_fault(Fault(api="salesforce", status=400, times=1))
+        sandbox.add_fault(Fault(api="medallia", status=503, times=1))
+
+        # when one event is rejected and another retried then delivered
+        relay.push(event("sf", "failed", "m-1"), event("md", "delivered"))
+        relay.wait_settled(2)
+        wait_for(lambda: len(standin.events()) >= 1, 20, "the Sentry event")
+
+        # then exactly one event arrived, tagged and grouped, without secrets or recipients
+        [report] = standin.events()
+        assert report["tags"]["target"] == "sf"
+        assert report["tags"]["reason"] == "rejected"
+        assert report["tags"]["status_code"] == "400"
+        assert report["fingerprint"] == ["relay-dead-letter", "sf", "rejected"]
+        raw = standin.everything().decode()
+        for secret in ("sf-test-token", "md-test-token", RECIPIENT, RECIPIENT[1:]):
+            assert secret not in raw
+    finally:
+        standin.stop()
+
+
+def test_metrics_are_scraped_from_the_worker(relay: Relay, sandbox: Sandbox) -> None:
+    # given a worker serving metrics
+    port = free_port()
+    relay.env["RELAY_METRICS_PORT"] = str(port)
+    relay.start_worker()
+    sandbox.add_fault(Fault(api="medallia", status=503, times=1))
+
+    # when an event needs two attempts and another is unroutable
+    relay.push(event("md", "delivered"), event("nowhere", "sent"))
+    relay.wait_settled(2)
+
+    # then the counters, histograms and gauges say so
+    with requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.text
+    assert 'relay_deliveries_total{outcome="delivered",target="md"} 1.0' in text
+    assert 'relay_deliveries_total{outcome="retried",target="md"} 1.0' in text
+    assert 'relay_deliveries_total{outcome="dead:unroutable",target="nowhere"} 1.0' in text
+    assert 'relay_attempts_per_delivered_event_bucket{le="2.0",target="md"} 1.0' in text
+    assert 'relay_request_duration_seconds_count{endpoint="messages",target="md"} 2.0' in text
+    assert "relay_dead_letters 1.0" in text
+    assert "relay_retries_waiting 0.0" in text
+    assert "relay_queue_depth 0.0" in text
+
+
+def test_json_logs_have_one_line_per_attempt_without_personal_data(
+    relay: Relay, sandbox: Sandbox
+) -> None:
+    # given a worker logging JSON
+    relay.env["RELAY_LOG_FORMAT"] = "json"
+    worker = relay.start_worker("jsonlog")
+    sandbox.add_fault(Fault(api="medallia", status=503, times=1))
+    sent = event("md", "delivered")
+
+    # when an event needs two attempts
+    relay.push(sent)
+    relay.wait_settled(1)
+    relay.stop_all()
+
+    # then two attempt lines carry the documented fields, and nothing personal or secret
+    log_text = (relay.tmp / "jsonlog-0.log").read_text()
+    lines = [json.loads(line) for line in log_text.splitlines() if line.startswith("{")]
+    attempts = [line for line in lines if line["logger"] == "relay.attempt"]
+    assert [(a["attempt"], a["http_status"], a["outcome"]) for a in attempts] == [
+        (1, 503, "retry"),
+        (2, 200, "delivered"),
+    ]
+    assert attempts[0]["next_retry"] and attempts[1]["next_retry"] is None
+    assert all(a["event_id"] == sent["event_id"] and a["target"] == "md" for a in attempts)
+    assert all("duration_ms" in a for a in attempts)
+    assert RECIPIENT not in log_text and "md-test-token" not in log_text
+    assert worker.returncode is not None
+
+
+def test_an_unexpected_worker_error_reaches_sentry_without_the_message_body(
+    relay: Relay,
+) -> None:
+    # given a worker reporting to a local Sentry stand-in
+    standin = SentryStandIn().start()
+    relay.env["SENTRY_DSN"] = standin.dsn
+    try:
+        relay.start_worker()
+        from worker.celery import app
+
+        # when a malformed task message (not made by the relay) arrives
+        app.send_task(
+            "relay.deliver",
+            args=[],
+            kwargs={"recipient": RECIPIENT},
+            queue=relay.env["RELAY_QUEUE"],
+        )
+        wait_for(lambda: len(standin.events()) >= 1, 30, "the Sentry event")
+
+        # then Sentry hears of the exception, without the message's content
+        [report] = standin.events()
+        assert report["exception"]["values"][-1]["type"] == "TypeError"
+        assert RECIPIENT not in standin.everything().decode()
+    finally:
+        standin.stop()

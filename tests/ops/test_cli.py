@@ -1,0 +1,118 @@
+"""The operator's CLI against a real Redis and worker: status, retries, dead letters, push."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support.harness import Relay, event, wait_for
+from worker.dev.sandbox import Fault, Sandbox
+
+pytestmark = pytest.mark.timeout(120)
+RECIPIENT = "+4915112345678"
+
+
+@pytest.fixture
+def busy_relay(relay: Relay, sandbox: Sandbox) -> Relay:
+    """A relay with one delivered event, one dead letter and one parked retry."""
+    sandbox.add_fault(
+        Fault(api="medallia", status=503, times=0, retry_after="60", match="m-parked")
+    )
+    relay.start_worker()
+    relay.push(event("md", "delivered"), event("nowhere", "sent"))
+    # Pushed apart: pushed together, the two receipts would share a request and its 503.
+    wait_for(lambda: relay.counts("md").get("delivered") == 1, 30, "the first delivery")
+    relay.push(event("md", "delivered", "m-parked"))
+    wait_for(
+        lambda: (
+            relay.retries_waiting() == 1
+            and len(relay.dead_letters()) == 1
+            and relay.counts("md").get("delivered") == 1
+        ),
+        30,
+        "the three outcomes",
+    )
+    return relay
+
+
+def test_status_reports_queue_retries_and_dead_letters_by_target(busy_relay: Relay) -> None:
+    # when the operator asks for the status, for scripts and for people
+    as_json = json.loads(busy_relay.cli("status", "--json").stdout)
+    as_text = busy_relay.cli("status").stdout
+
+    # then both tell the same story by target
+    assert as_json["queue"]["depth"] == 0
+    assert as_json["retries_waiting"] == {"md": 1}
+    assert as_json["dead_letters"] == {"nowhere": 1}
+    assert as_json["outcomes"]["md"] == {"delivered": 1, "retried": 1}
+    md_row = next(line for line in as_text.splitlines() if line.startswith("md "))
+    assert md_row.split()[:3] == ["md", "1", "0"]
+
+
+def test_retries_list_and_show_give_the_attempt_history(busy_relay: Relay) -> None:
+    # when the operator lists parked retries and opens one
+    table = busy_relay.cli("retries", "list").stdout
+    [record] = json.loads(busy_relay.cli("retries", "list", "--json").stdout)
+    shown = busy_relay.cli("retries", "show", record["id"])
+
+    # then each shows the attempts so far, and the table masks the recipient
+    assert RECIPIENT not in table and "+4**********78" in table
+    assert [(h["attempt"], h["status"]) for h in record["history"]] == [(1, 503)]
+    assert shown.returncode == 0
+    assert "attempt 1 at" in shown.stdout and "-> 503" in shown.stdout
+    assert busy_relay.cli("retries", "show", "nope").returncode == 1
+
+
+def test_dlq_show_filters_and_purge(busy_relay: Relay) -> None:
+    # given the one dead letter
+    [letter] = json.loads(busy_relay.cli("dlq", "list", "--json").stdout)
+
+    # when it is shown, filtered and purged
+    shown = busy_relay.cli("dlq", "show", letter["id"])
+    by_reason = json.loads(busy_relay.cli("dlq", "list", "--reason", "rejected", "--json").stdout)
+    purged = busy_relay.cli("dlq", "purge", letter["id"])
+
+    # then the record reads well, filters work, and it is gone
+    assert "unroutable" in shown.stdout and RECIPIENT not in shown.stdout
+    assert by_reason == []
+    assert purged.returncode == 0 and "purged 1" in purged.stdout
+    assert busy_relay.dead_letters() == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("dlq", "replay"),
+        ("dlq", "purge"),
+        ("dlq", "replay", "x", "--all"),
+        ("dlq", "list", "--reason", "lost"),
+        ("push", "/no/such/file"),
+    ],
+    ids=["replay-nothing", "purge-nothing", "ids-and-all", "unknown-reason", "missing-file"],
+)
+def test_usage_errors_exit_2(relay: Relay, args: tuple[str, ...]) -> None:
+    # when a command is used wrongly, then it says so and exits 2
+    result = relay.cli(*args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Error" in result.stderr
+
+
+def test_an_oversized_line_is_refused_and_not_stored_whole(relay: Relay) -> None:
+    # given a line far over the 64 KiB default limit
+    huge = json.dumps(event("md", "sent", recipient="x" * 200_000))
+
+    # when it is pushed
+    result = relay.push(huge)
+
+    # then it is refused with its size, and only a short prefix is kept
+    assert result.returncode == 1
+    assert "over the 65536-byte limit" in result.stderr
+    [letter] = relay.dead_letters()
+    assert letter.reason == "invalid" and len(letter.event) < 2000
+
+
+def test_help_reads_for_a_newcomer(relay: Relay) -> None:
+    for command in ((), ("dlq",), ("retries",), ("push",), ("status",)):
+        result = relay.cli(*command, "--help")
+        assert result.returncode == 0 and "Usage:" in result.stdout

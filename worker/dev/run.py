@@ -1,0 +1,140 @@
+"""`relay dev`: the whole relay on one machine, with sample events, in one command."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from worker.dev.local_redis import free_port
+from worker.dev.processes import flower_argv, start_group, stop_group, worker_argv
+from worker.dev.samples import DEV_CONFIG, sample_events
+from worker.settings import get_settings
+
+SETTLE_TIMEOUT = 60.0
+
+
+def run_dev(duration: float | None) -> int:
+    """Start Redis (if REDIS_URL is unset), the sandbox and a worker; push samples; report."""
+    from worker.dev.local_redis import LocalRedis
+    from worker.dev.sandbox import Sandbox
+    from worker.dev.sandbox.faults import Fault
+
+    workdir = Path(tempfile.mkdtemp(prefix="relay-dev-"))
+    local_redis = None
+    if not os.environ.get("REDIS_URL"):
+        local_redis = LocalRedis().start()
+        os.environ["REDIS_URL"] = local_redis.url
+    sandbox = Sandbox()
+    sandbox_url = sandbox.start()
+    config_path = workdir / "relay.toml"
+    config_path.write_text(DEV_CONFIG.format(sandbox=sandbox_url))
+    os.environ.update(
+        RELAY_CONFIG=str(config_path),
+        RELAY_DEV_SF_TOKEN="dev-sf-token",
+        RELAY_DEV_MEDALLIA_TOKEN="dev-medallia-token",
+        RELAY_KEY_PREFIX=os.environ.get("RELAY_KEY_PREFIX", "relay-dev"),
+        RELAY_QUEUE=os.environ.get("RELAY_QUEUE", "relay-dev"),
+    )
+    get_settings.cache_clear()
+    # Show a retry and a rejection, not only the happy path.
+    sandbox.add_fault(Fault(api="any", status=503, times=2, retry_after="1", match="msg-retry"))
+    sandbox.add_fault(Fault(api="any", status=400, times=0, match="msg-reject"))
+    worker_log = workdir / "worker.log"
+    worker = _start_worker(worker_log)
+    flower_port = _port(5555)
+    flower = start_group(
+        flower_argv(flower_port),
+        workdir / "flower.log",
+        {**os.environ, "FLOWER_UNAUTHENTICATED_API": "true"},
+    )
+    print(
+        f"relay dev: Redis {get_settings().redis_url}, sandbox {sandbox_url}, "
+        f"Flower http://127.0.0.1:{flower_port}, metrics http://127.0.0.1:"
+        f"{get_settings().metrics_port}/metrics, config {config_path}, worker log {worker_log}"
+    )
+    try:
+        return _demo(sandbox, worker, duration)
+    finally:
+        stop_group(worker)
+        stop_group(flower)
+        sandbox.stop()
+        if local_redis is not None:
+            local_redis.stop()
+
+
+def _demo(sandbox: Any, worker: subprocess.Popen[bytes], duration: float | None) -> int:
+    from worker.intake.publish import publish_events
+    from worker.ops.status import collect_status, render_status
+
+    events = sample_events()
+    started = time.monotonic()
+    print(f"relay dev: pushing {len(events)} sample events")
+    publish_events(events)
+    settled = _wait_settled(len(events), worker)
+    print(
+        f"relay dev: settled in {time.monotonic() - started:.1f}s"
+        if settled
+        else "relay dev: not everything settled within a minute; see the worker log"
+    )
+    accepted = [r for r in sandbox.requests() if r["valid"] and 200 <= r["status"] < 300]
+    by_api: dict[str, int] = {}
+    for request in accepted:
+        by_api[request["api"]] = by_api.get(request["api"], 0) + 1
+    print(
+        "relay dev: requests accepted by the look-alike APIs: "
+        + ", ".join(f"{api} {n}" for api, n in sorted(by_api.items()))
+    )
+    print(render_status(collect_status()))
+    print(
+        "relay dev: see dead letters with `relay dlq list`, replay with `relay dlq replay --all`"
+        f" (with REDIS_URL={get_settings().redis_url} RELAY_CONFIG={get_settings().config_path}"
+        f" RELAY_KEY_PREFIX={get_settings().key_prefix} RELAY_QUEUE={get_settings().queue})"
+    )
+    if not settled:
+        return 1
+    _wait(worker, duration)
+    return 0
+
+
+def _wait_settled(expected: int, worker: subprocess.Popen[bytes]) -> bool:
+    from worker.ops.status import collect_status
+    from worker.stores.counters import settled_events
+
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    while time.monotonic() < deadline and worker.poll() is None:
+        report = collect_status()
+        done = settled_events(report["outcomes"])
+        queue = report["queue"]
+        waiting = report["retries_waiting"] or queue["depth"] or queue["inbox"]
+        if done >= expected and not waiting:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def _port(preferred: int) -> int:
+    """`preferred` when nothing listens there (the port people expect), else any free one."""
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", preferred)) != 0:
+            return preferred
+    return free_port()
+
+
+def _start_worker(log_path: Path) -> subprocess.Popen[bytes]:
+    argv = worker_argv(get_settings().queue, f"relay-dev-{os.getpid()}", "--loglevel=INFO")
+    return start_group(argv, log_path, os.environ)
+
+
+def _wait(worker: subprocess.Popen[bytes], duration: float | None) -> None:
+    if duration is not None:
+        time.sleep(duration)
+        return
+    print("relay dev: running; push more with `relay push FILE` in another shell. Ctrl-C stops.")
+    with contextlib.suppress(KeyboardInterrupt):
+        worker.wait()

@@ -1,0 +1,97 @@
+"""Prometheus metrics: outcomes, request latency, attempts per delivery, and state gauges.
+
+Each worker serves them on RELAY_METRICS_PORT (default 9808; 0 turns it off). The default pool
+is threads (one process), so plain in-process metrics are right; for a prefork pool set
+PROMETHEUS_MULTIPROC_DIR and the server aggregates every child's files.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import REGISTRY, Collector
+
+log = logging.getLogger("relay.metrics")
+
+DELIVERIES = Counter(
+    "relay_deliveries",
+    "Events settled or parked, by target and outcome (delivered, skipped, duplicate, retried, "
+    "dead:invalid, dead:unroutable, dead:rejected, dead:exhausted).",
+    ["target", "outcome"],
+)
+REQUEST_SECONDS = Histogram(
+    "relay_request_duration_seconds",
+    "Time from sending a request to a target until its answer was read.",
+    ["target", "endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+ATTEMPTS = Histogram(
+    "relay_attempts_per_delivered_event",
+    "Attempts an event needed until it was delivered.",
+    ["target"],
+    buckets=(1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30),
+)
+
+
+def count_outcome(target: str | None, outcome: str, n: int = 1) -> None:
+    DELIVERIES.labels(target or "-", outcome).inc(n)
+
+
+def observe_request(target: str, endpoint: str, seconds: float) -> None:
+    REQUEST_SECONDS.labels(target, endpoint).observe(seconds)
+
+
+def observe_attempts(target: str, attempts: int) -> None:
+    ATTEMPTS.labels(target).observe(attempts)
+
+
+class StateCollector(Collector):
+    """Gauges read from Redis at scrape time: inbox, queue, retries waiting, dead letters."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from worker.intake.inbox import Inbox
+        from worker.ops.status import queue_depth
+        from worker.stores.deadletters import DeadLetterStore
+        from worker.stores.retries import RetrySchedule
+
+        try:
+            values = (
+                Inbox().depth(),
+                queue_depth(),
+                RetrySchedule().count(),
+                DeadLetterStore().count(),
+            )
+        except Exception as exc:  # a scrape must not fail because Redis blinked
+            log.warning("metrics: cannot read Redis state: %s", exc)
+            return
+        names = (
+            ("relay_inbox_depth", "Events pushed and not yet bundled into messages."),
+            ("relay_queue_depth", "Messages waiting in the delivery queue."),
+            ("relay_retries_waiting", "Events parked in the retry schedule."),
+            ("relay_dead_letters", "Events in the dead-letter store."),
+        )
+        for (name, doc), value in zip(names, values, strict=True):
+            yield GaugeMetricFamily(name, doc, value=value)
+
+
+def start_metrics_server(port: int) -> None:
+    """Serve /metrics on `port` (all interfaces), or nothing when port is 0."""
+    if port <= 0:
+        return
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry = REGISTRY
+    registry.register(StateCollector())
+    try:
+        start_http_server(port, registry=registry)
+    except OSError as exc:  # a busy port must not stop deliveries
+        log.warning("metrics: cannot listen on port %d: %s", port, exc)
+        return
+    log.info("metrics on http://0.0.0.0:%d/metrics", port)

@@ -1,0 +1,101 @@
+"""Sentry: one event per dead letter, unexpected errors, and nothing personal or secret.
+
+Enabled when SENTRY_DSN is set. Every event passes `Scrubber` before it leaves the process:
+configured secrets and Authorization headers are filtered, recipients (phone numbers and
+e-mail addresses) are masked, and Celery task arguments (which hold whole events) are dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import sentry_sdk
+from sentry_sdk.integrations.celery import CeleryIntegration
+
+from worker.observe.masking import mask
+from worker.stores.deadletters import DeadLetter
+
+FILTERED = "[Filtered]"
+_PERSONAL_KEYS = {"recipient", "from", "subject", "sender", "sender_id"}
+_SECRET_KEYS = {"authorization", "token", "secret", "client_secret", "password", "x-hub-signature"}
+# E.164-like numbers and e-mail addresses anywhere in free text.
+_PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+
+
+def mask_text(text: str) -> str:
+    """Mask phone numbers and e-mail addresses inside free text."""
+    return _EMAIL.sub(lambda m: mask(m.group()), _PHONE.sub(lambda m: mask(m.group()), text))
+
+
+class Scrubber:
+    """A Sentry `before_send` that removes secrets and masks personal data, recursively."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self.secrets = sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True)
+
+    def __call__(self, event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+        extra = event.get("extra")
+        if isinstance(extra, dict) and isinstance(extra.get("celery-job"), dict):
+            job = extra["celery-job"]
+            job["args"], job["kwargs"] = FILTERED, FILTERED
+        cleaned: dict[str, Any] = self.clean(event)
+        return cleaned
+
+    def clean(self, value: Any, key: str = "") -> Any:
+        lowered = key.lower()
+        if lowered in _SECRET_KEYS:
+            return FILTERED
+        if isinstance(value, dict):
+            return {k: self.clean(v, str(k)) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.clean(v, key) for v in value]
+        if isinstance(value, str):
+            if lowered in _PERSONAL_KEYS:
+                return mask(value)
+            for secret in self.secrets:
+                value = value.replace(secret, FILTERED)
+            return mask_text(value)
+        return value
+
+
+def init_sentry(dsn: str | None, secrets: Iterable[str]) -> bool:
+    """Start the Sentry SDK with the Celery integration; False when no DSN is configured."""
+    if not dsn:
+        return False
+    sentry_sdk.init(
+        dsn=dsn,
+        integrations=[CeleryIntegration()],
+        send_default_pii=False,
+        before_send=Scrubber(secrets),  # type: ignore[arg-type]
+        traces_sample_rate=0.0,
+        max_request_body_size="never",
+        include_local_variables=False,
+    )
+    return True
+
+
+def report_dead_letter(letter: DeadLetter) -> None:
+    """One Sentry event per dead letter, grouped by target and reason (no-op without Sentry)."""
+    if not sentry_sdk.is_initialized():
+        return
+    with sentry_sdk.new_scope() as scope:
+        scope.set_tag("target", letter.target or "-")
+        scope.set_tag("reason", letter.reason)
+        scope.set_tag("status_code", str(letter.status_code or "-"))
+        scope.fingerprint = ["relay-dead-letter", letter.target or "-", letter.reason]
+        scope.set_context(
+            "dead_letter",
+            {
+                "id": letter.id,
+                "event_id": letter.event_id,
+                "attempts": letter.attempts,
+                "error": letter.error,
+            },
+        )
+        sentry_sdk.capture_message(
+            f"dead letter ({letter.reason}) for target {letter.target or '-'}: {letter.error}",
+            level="error",
+        )

@@ -1,0 +1,138 @@
+"""`relay dlq`: list, show, replay and purge dead letters."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from typing import Any
+
+import click
+
+from tasks.envelope import Envelope
+from worker.observe.masking import mask
+from worker.ops.cli.retries import print_history
+from worker.stores.deadletters import REASONS, DeadLetter, DeadLetterStore
+
+
+@click.group()
+def dlq() -> None:
+    """Inspect and act on the dead-letter store."""
+
+
+def _record(letter: DeadLetter) -> dict[str, Any]:
+    return asdict(letter)
+
+
+def _recipient(letter: DeadLetter) -> str:
+    event = letter.event
+    return mask(event.get("recipient")) if isinstance(event, dict) else "-"
+
+
+@dlq.command("list")
+@click.option("--target", help="Only this target's dead letters.")
+@click.option("--reason", type=click.Choice(REASONS), help="Only dead letters with this reason.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of full records.")
+def list_(target: str | None, reason: str | None, as_json: bool) -> None:
+    """List dead letters, oldest first (recipients masked unless --json)."""
+    letters = list(DeadLetterStore().iter(target, reason))
+    if as_json:
+        click.echo(json.dumps([_record(d) for d in letters], ensure_ascii=False, indent=2))
+        return
+    if not letters:
+        click.echo("no dead letters")
+        return
+    click.echo(
+        f"{'id':<17}{'failed_at':<21}{'target':<18}{'reason':<11}{'tries':>5}  "
+        f"{'event_id':<20}{'recipient':<16}error"
+    )
+    for d in letters:
+        click.echo(
+            f"{d.id:<17}{d.failed_at[:19]:<21}{(d.target or '-')[:17]:<18}{d.reason:<11}"
+            f"{d.attempts:>5}  {(d.event_id or '-')[:19]:<20}{_recipient(d)[:15]:<16}"
+            f"{d.error[:100]}"
+        )
+    click.echo(f"{len(letters)} dead letter(s)")
+
+
+@dlq.command()
+@click.argument("letter_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the full record as JSON.")
+def show(letter_id: str, as_json: bool) -> None:
+    """Show one dead letter: why it failed, its attempts, and the event."""
+    letter = DeadLetterStore().get(letter_id)
+    if letter is None:
+        raise click.ClickException(f"no dead letter with id {letter_id!r}")
+    if as_json:
+        click.echo(json.dumps(_record(letter), ensure_ascii=False, indent=2))
+        return
+    for name in ("id", "event_id", "target", "reason", "attempts", "status_code", "failed_at"):
+        click.echo(f"{name:<12}{getattr(letter, name)}")
+    click.echo(f"{'error':<12}{letter.error}")
+    print_history(letter.history)
+    event = dict(letter.event) if isinstance(letter.event, dict) else letter.event
+    if isinstance(event, dict) and "recipient" in event:
+        event["recipient"] = mask(event["recipient"])
+    click.echo("event       " + json.dumps(event, ensure_ascii=False))
+
+
+@dlq.command()
+@click.argument("letter_ids", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Replay every dead letter (see --target).")
+@click.option("--target", help="With --all: only this target's dead letters.")
+def replay(letter_ids: tuple[str, ...], all_: bool, target: str | None) -> None:
+    """Queue dead letters again, as new events (attempts and age start afresh)."""
+    from worker.intake.publish import publish_envelopes
+
+    store = DeadLetterStore()
+    letters = _select(store, letter_ids, all_, target)
+    replayable = [d for d in letters if isinstance(d.event, dict)]
+    for d in letters:
+        if not isinstance(d.event, dict):
+            click.echo(
+                f"{d.id}: not replayable (the line was not a JSON object); purge it "
+                "or push a corrected line",
+                err=True,
+            )
+    # Queue first, remove second: a crash in between replays twice rather than losing one.
+    show_bar = sys.stderr.isatty() and len(replayable) > 1000
+    with click.progressbar(
+        replayable, label="replaying", file=sys.stderr, hidden=not show_bar
+    ) as bar:
+        for start in range(0, len(replayable), 500):
+            chunk = replayable[start : start + 500]
+            publish_envelopes(Envelope(d.event, replayed=True).to_dict() for d in chunk)
+            store.remove([d.id for d in chunk])
+            bar.update(len(chunk))
+    click.echo(f"replayed {len(replayable)} dead letter(s)")
+    if len(replayable) < len(letters):
+        raise SystemExit(1)
+
+
+@dlq.command()
+@click.argument("letter_ids", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Remove every dead letter (see --target).")
+@click.option("--target", help="With --all: only this target's dead letters.")
+def purge(letter_ids: tuple[str, ...], all_: bool, target: str | None) -> None:
+    """Remove dead letters for good."""
+    store = DeadLetterStore()
+    letters = _select(store, letter_ids, all_, target)
+    click.echo(f"purged {store.remove([d.id for d in letters])} dead letter(s)")
+
+
+def _select(
+    store: DeadLetterStore, ids: tuple[str, ...], all_: bool, target: str | None
+) -> list[DeadLetter]:
+    if bool(ids) == all_:
+        raise click.UsageError("give dead-letter ids or --all (not both)")
+    if target and not all_:
+        raise click.UsageError("--target goes with --all")
+    if all_:
+        return list(store.iter(target=target))
+    letters = []
+    for letter_id in ids:
+        letter = store.get(letter_id)
+        if letter is None:
+            raise click.ClickException(f"no dead letter with id {letter_id!r}")
+        letters.append(letter)
+    return letters

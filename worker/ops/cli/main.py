@@ -1,0 +1,173 @@
+"""`relay`, the operator's command line: push events, inspect state, check config, run locally."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from typing import IO
+
+import click
+import redis
+
+from worker.config import ConfigError, load_config
+from worker.ops.cli.dlq import dlq
+from worker.ops.cli.retries import retries
+from worker.settings import get_settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Relay delivery-status events to Salesforce and Medallia.
+
+    Reads REDIS_URL (default redis://127.0.0.1:6379/0) and RELAY_CONFIG (the targets file,
+    default relay.toml), like the worker (`celery -A worker worker`).
+    """
+
+
+main.add_command(dlq)
+main.add_command(retries)
+
+
+@main.command()
+@click.argument("source", type=click.File("r", encoding="utf-8", errors="replace"), default="-")
+def push(source: IO[str]) -> None:
+    """Publish events from SOURCE (a file, or - for stdin), one JSON object per line.
+
+    A line that is not JSON is reported with its line number and stored as a dead letter
+    (reason `invalid`). Exit status: 0 all lines queued, 1 some were not, 2 usage error.
+    """
+    from worker.intake.lines import push_lines
+
+    try:
+        with _progress(source, "pushing") as advance:
+            report = push_lines(source, advance)
+    except (redis.RedisError, OSError) as exc:
+        raise click.ClickException(f"cannot reach Redis at {_safe_url()}: {exc}") from None
+    for problem in report.problems:
+        click.echo(f"relay push: {problem}", err=True)
+    bad = len(report.problems)
+    click.echo(
+        f"queued {report.queued} event(s)"
+        + (f"; {bad} line(s) dead-lettered as invalid" if bad else "")
+    )
+    sys.exit(1 if bad else 0)
+
+
+@contextlib.contextmanager
+def _progress(source: IO[str], label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar over SOURCE's bytes, shown only to a person at a terminal."""
+    size = 0
+    with contextlib.suppress(OSError, ValueError):
+        size = os.fstat(source.fileno()).st_size
+    if not (sys.stderr.isatty() and size > 1_000_000):
+        yield lambda n: None
+        return
+    with click.progressbar(length=size, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def status(as_json: bool) -> None:
+    """Queue depth, retries waiting, dead letters and outcome counts, by target."""
+    from worker.ops.status import collect_status, render_status
+
+    try:
+        report = collect_status()
+    except redis.RedisError as exc:
+        raise click.ClickException(f"cannot reach Redis at {_safe_url()}: {exc}") from None
+    click.echo(json.dumps(report, indent=2) if as_json else render_status(report))
+
+
+@main.command()
+@click.option(
+    "--max-idle",
+    default=120.0,
+    show_default=True,
+    help="Seconds a worker may go without a task while messages wait.",
+)
+@click.option("--worker", "worker_name", help="Check only this worker (its Celery hostname).")
+def health(max_idle: float, worker_name: str | None) -> None:
+    """Exit 1 if no worker is alive, or messages wait while workers receive nothing.
+
+    Catches Celery's silent stop after a Redis reconnect (celery #8030, #10302); use it as a
+    liveness probe: `relay health --worker celery@$HOSTNAME`.
+    """
+    from worker.ops.status import backlog
+    from worker.stores.liveness import check_health
+
+    try:
+        problems = check_health(backlog(), max_idle, worker_name)
+    except redis.RedisError as exc:
+        raise click.ClickException(f"cannot reach Redis at {_safe_url()}: {exc}") from None
+    for problem in problems:
+        click.echo(f"unhealthy: {problem}", err=True)
+    if problems:
+        sys.exit(1)
+    click.echo("healthy")
+
+
+@main.command("check-config")
+def check_config() -> None:
+    """Validate RELAY_CONFIG; list every problem and exit 1 if there is any."""
+    path = get_settings().config_path
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    click.echo(f"{path}: OK, {len(config.targets)} target(s)")
+    for target in config.targets.values():
+        click.echo(
+            f"  {target.name}: {target.kind} at {target.base_url} (auth {target.auth.type}, "
+            f"timeout {target.timeout:g}s, max_attempts {target.retry.max_attempts})"
+        )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8900, show_default=True, type=int)
+@click.option(
+    "--latency", default=0.0, show_default=True, type=float, help="Seconds added to every answer."
+)
+def sandbox(host: str, port: int, latency: float) -> None:
+    """Serve local look-alikes of both APIs that check every request against the vendor docs.
+
+    Salesforce base_url: http://HOST:PORT/salesforce; Medallia: http://HOST:PORT/medallia.
+    Faults: POST /_sandbox/faults {"api": "any", "status": 503, "times": 2, "retry_after": "5"};
+    recorded requests: GET /_sandbox/requests.
+    """
+    from worker.dev.sandbox import Sandbox
+
+    click.echo(f"sandbox on http://{host}:{port} (Ctrl-C stops)")
+    Sandbox(latency=latency).serve_forever(host, port)
+
+
+@main.command()
+@click.option(
+    "--duration",
+    type=float,
+    default=None,
+    help="Stop after this many seconds (default: run until Ctrl-C).",
+)
+def dev(duration: float | None) -> None:
+    """Run everything locally: Redis, the sandbox APIs, a worker, and sample events."""
+    from worker.dev.run import run_dev
+
+    sys.exit(run_dev(duration))
+
+
+def _safe_url() -> str:
+    """REDIS_URL without its password."""
+    url = get_settings().redis_url
+    if "@" in url:
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://***@{rest.rpartition('@')[2]}"
+    return url
+
+
+if __name__ == "__main__":
+    main()

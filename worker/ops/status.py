@@ -1,0 +1,76 @@
+"""`relay status`: what is queued, waiting and dead, per target, read straight from Redis."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from worker.intake.inbox import Inbox
+from worker.settings import get_settings
+from worker.stores.connection import get_redis
+from worker.stores.counters import Counters
+from worker.stores.deadletters import DeadLetterStore
+from worker.stores.retries import RetrySchedule
+
+# kombu's Redis transport keeps priority levels in sibling lists named queue + sep + level.
+_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
+
+
+def queue_depth() -> int:
+    """Messages waiting in the delivery queue, all priority levels together."""
+    client, queue = get_redis(), get_settings().queue
+    pipe = client.pipeline(transaction=False)
+    for suffix in _PRIORITY_SUFFIXES:
+        pipe.llen(queue + suffix)
+    return sum(int(n) for n in pipe.execute())
+
+
+def backlog() -> int:
+    """Events no worker has taken yet: the inbox plus the delivery queue's messages."""
+    return queue_depth() + Inbox(get_redis()).depth()
+
+
+def collect_status() -> dict[str, Any]:
+    """Queue and inbox depths, retries waiting and dead letters (by target), outcome counts."""
+    client = get_redis()
+    queue = get_settings().queue
+    depth = queue_depth()
+    inbox = Inbox(client).depth()
+    retries: Counter[str] = Counter()
+    for envelope, _ in RetrySchedule(client).iter():
+        event = envelope.event
+        retries[str(event.get("target", "-")) if isinstance(event, dict) else "-"] += 1
+    dead: Counter[str] = Counter(str(d.target or "-") for d in DeadLetterStore(client).iter())
+    return {
+        # Events in the inbox are not yet messages: a backlog there means bundlers lag or
+        # no worker runs, which the queue depth alone would hide.
+        "queue": {"name": queue, "depth": depth, "inbox": inbox},
+        "retries_waiting": dict(retries),
+        "dead_letters": dict(dead),
+        "outcomes": Counters(client).snapshot(),
+    }
+
+
+def render_status(report: dict[str, Any]) -> str:
+    """The report as a small table for people."""
+    targets = sorted(
+        set(report["retries_waiting"]) | set(report["dead_letters"]) | set(report["outcomes"])
+    )
+    queue = report["queue"]
+    lines = [
+        f"queue {queue['name']!r}: {queue['depth']} message(s) waiting, "
+        f"inbox: {queue['inbox']} event(s) waiting"
+    ]
+    header = f"{'target':<24}{'retrying':>9}{'dead':>7}  outcomes"
+    lines += [header, "-" * len(header)]
+    for name in targets:
+        outcomes = ", ".join(
+            f"{k} {v}" for k, v in sorted(report["outcomes"].get(name, {}).items())
+        )
+        lines.append(
+            f"{name:<24}{report['retries_waiting'].get(name, 0):>9}"
+            f"{report['dead_letters'].get(name, 0):>7}  {outcomes or '-'}"
+        )
+    if not targets:
+        lines.append("(nothing yet)")
+    return "\n".join(lines)

@@ -1,0 +1,119 @@
+"""The dead-letter store: events that will not be delivered, each with its reason, kept whole.
+
+Two Redis structures: a hash id -> record (JSON) and a sorted set id -> failed_at, which orders
+listings and lets the store stay bounded by size and age.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import redis
+
+from worker.settings import get_settings
+from worker.stores.connection import get_redis, key, text_of
+
+Reason = Literal["invalid", "unroutable", "rejected", "exhausted"]
+REASONS: tuple[Reason, ...] = ("invalid", "unroutable", "rejected", "exhausted")
+
+# Adds the record, then drops what is too old and, past the size bound, the oldest.
+_ADD = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+local n = redis.call('ZCARD', KEYS[2]) - #old - tonumber(ARGV[5])
+if n > 0 then
+  local extra = redis.call('ZRANGE', KEYS[2], #old, #old + n - 1)
+  for _, id in ipairs(extra) do table.insert(old, id) end
+end
+for _, id in ipairs(old) do
+  redis.call('HDEL', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+end
+return #old
+"""
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """One event that was given up on, with everything needed to understand and replay it."""
+
+    reason: Reason
+    error: str
+    event: Any
+    attempts: int = 0
+    event_id: str | None = None
+    target: str | None = None
+    status_code: int | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    failed_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    first_seen: float | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> DeadLetter:
+        return cls(**json.loads(text))
+
+
+class DeadLetterStore:
+    """Add, list, fetch, and remove dead letters in Redis."""
+
+    def __init__(self, client: redis.Redis | None = None) -> None:
+        self.redis = client or get_redis()
+        self.items = key("dlq", "items")
+        self.index = key("dlq", "index")
+        self._add = self.redis.register_script(_ADD)
+
+    def add(self, letter: DeadLetter) -> DeadLetter:
+        settings = get_settings()
+        now = time.time()
+        self._add(
+            keys=[self.items, self.index],
+            args=[
+                letter.id,
+                letter.to_json(),
+                now,
+                now - settings.dlq_max_age,
+                settings.dlq_max_size,
+            ],
+        )
+        return letter
+
+    def get(self, letter_id: str) -> DeadLetter | None:
+        text = self.redis.hget(self.items, letter_id)
+        return DeadLetter.from_json(text_of(text)) if text else None
+
+    def iter(self, target: str | None = None, reason: str | None = None) -> Iterator[DeadLetter]:
+        """Dead letters, oldest first, optionally only one target's or one reason's."""
+        ids = [text_of(i) for i in self.redis.zrange(self.index, 0, -1)]
+        for start in range(0, len(ids), 500):
+            batch = ids[start : start + 500]
+            for text in self.redis.hmget(self.items, batch):
+                if not text:
+                    continue
+                letter = DeadLetter.from_json(text_of(text))
+                if (target is None or letter.target == target) and (
+                    reason is None or letter.reason == reason
+                ):
+                    yield letter
+
+    def remove(self, letter_ids: list[str]) -> int:
+        if not letter_ids:
+            return 0
+        pipe = self.redis.pipeline()
+        pipe.hdel(self.items, *letter_ids)
+        pipe.zrem(self.index, *letter_ids)
+        removed, _ = pipe.execute()
+        return int(removed)
+
+    def count(self) -> int:
+        return int(self.redis.zcard(self.index))
