@@ -16,11 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, Result, cpu_seconds, stop_all
+from bench.common import AT_ONCE, ROOT, SLOW, Result, cpu_seconds, stop_all
 from bench.events import make_events
 from bench.targets import Target, start_target
-
-AT_ONCE, SLOW = "at once", "50 ms"
 
 
 def parse_args() -> argparse.Namespace:
@@ -138,35 +136,6 @@ def run_relay(
     return results
 
 
-def add_ratios(results: list[Result]) -> None:
-    """Each row against the 2-process loop on the same target (no-op rows: the at-once one)."""
-    base = {r.target: r.median for r in results if r.config == "hand-written loop 2p"}
-    for r in results:
-        reference = base.get(r.target) or base.get(AT_ONCE)
-        if reference:
-            r.ratio = r.median / reference
-
-
-def goals(results: list[Result]) -> list[str]:
-    relay = {r.target: r for r in results if r.config.startswith("relay")}
-    loop = {r.target: r for r in results if r.config == "hand-written loop 2p"}
-    lines = []
-    if AT_ONCE in relay and AT_ONCE in loop:
-        ratio = relay[AT_ONCE].median / loop[AT_ONCE].median
-        lines.append(f"relay / loop 2p at once = {ratio:.2f} (goal >= 1.5): {_ok(ratio >= 1.5)}")
-    if AT_ONCE in relay and SLOW in relay:
-        ratio = relay[SLOW].median / relay[AT_ONCE].median
-        lines.append(f"relay 50 ms / at once = {ratio:.2f} (goal >= 0.9): {_ok(ratio >= 0.9)}")
-    p99 = relay[AT_ONCE].latency_p99_ms if AT_ONCE in relay else None
-    if p99 is not None:
-        lines.append(f"relay latency p99 = {p99:.1f} ms (goal < 20): {_ok(p99 < 20)}")
-    return lines
-
-
-def _ok(met: bool) -> str:
-    return "met" if met else "NOT met"
-
-
 def run_parked(client: Any, target: Target, workdir: Path, args: Any) -> dict[str, Any]:
     from bench.relay_runs import Fleet, parked_run, write_config
 
@@ -233,7 +202,6 @@ def run_all(
     began: float,
 ) -> None:
     from bench.relay_runs import write_config
-    from bench.report import format_table, write_json, write_png
 
     configs = {
         AT_ONCE: write_config(workdir, target.url("fast"), "fast"),
@@ -245,6 +213,19 @@ def run_all(
         f"{statistics.mean(sizes):.0f} bytes",
         flush=True,
     )
+    results = _measure(client, redis_url, configs, target, workdir, args)
+    _report(results, target, host, args, began)
+
+
+def _measure(
+    client: Any,
+    redis_url: str,
+    configs: dict[str, Path],
+    target: Target,
+    workdir: Path,
+    args: Any,
+) -> list[Result]:
+    """Every configuration the arguments do not skip, with ratios to the baseline."""
     skip = set(filter(None, args.skip.split(",")))
     results: list[Result] = []
     if "loops" not in skip:
@@ -253,7 +234,18 @@ def run_all(
         results += run_noops(client, target, workdir, args)
     if "relay" not in skip:
         results += run_relay(client, configs, target, workdir, args)
+    from bench.report import add_ratios
+
     add_ratios(results)
+    return results
+
+
+def _report(
+    results: list[Result], target: Target, host: dict[str, Any], args: Any, began: float
+) -> None:
+    """The table, notes and goals on stdout; the JSON and the plot in the output folder."""
+    from bench.report import format_table, goals, write_json, write_png
+
     print()
     print(format_table(results))
     for r in results:

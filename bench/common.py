@@ -15,6 +15,8 @@ import redis
 
 from worker.dev.processes import stop_group
 
+AT_ONCE, SLOW = "at once", "50 ms"  # the two targets every configuration runs against
+
 ROOT = Path(__file__).resolve().parent.parent
 # Every child started through start_group, so that main() can stop whatever an error or Ctrl-C
 # left running, each by its own pid.

@@ -2,7 +2,7 @@
 
 `python -m bench.parked_memory [--events 100000]` starts a throwaway Redis and builds, with the
 relay's own classes, the state a real 503 + Retry-After leaves behind for each event: the
-idempotency claim and the per-message-id status (both `worker.stores.ledger.Admission`) and
+idempotency claim and the per-message-id status (both `worker.stores.ledger.EventLedger.admit`) and
 the envelope parked in the retry schedule (`RetrySchedule.park`) after one recorded attempt.
 Each family is written in its own phase, so its `used_memory` delta is its cost, TTL entries
 and hash-table buckets included (a table doubles in whichever phase crosses a power of two, so
@@ -64,24 +64,24 @@ class State:
 
     def __init__(self, client: redis.Redis) -> None:
         from tasks.schemas import load_event
-        from worker.stores.ledger import Admission
+        from worker.stores.ledger import EventLedger
         from worker.stores.retries import RetrySchedule
 
         self.load_event = load_event
-        self.admission = Admission(client)
+        self.ledger = EventLedger(client)
         self.schedule = RetrySchedule(client)
 
     def claim(self, envelope: Envelope) -> None:
         """The idempotency claim alone (measured as its own key family)."""
         event = self.load_event(envelope.event)
         entry = Entry(event.target, event.event_id, envelope.id, HOLD)
-        assert self.admission.run([entry]) == [(True, [])]
+        assert self.ledger.admit([entry]) == [(True, [])]
 
     def admit(self, envelope: Envelope) -> None:
         """The per-message-id status (the envelope holds its claim by now)."""
         event = self.load_event(envelope.event)
         entry = Entry(event.target, event.event_id, envelope.id, HOLD, "held", event)
-        assert self.admission.run([entry]) == [(True, list(event.message_ids))]
+        assert self.ledger.admit([entry]) == [(True, list(event.message_ids))]
 
     def park(self, envelope: Envelope) -> None:
         self.schedule.park(envelope, time.time() + RETRY_AFTER)
@@ -125,6 +125,21 @@ def member_sizes(envelopes: list[Envelope]) -> dict[str, float]:
     }
 
 
+def _usage_per_event(
+    client: redis.Redis, count: int, message_ids: int, samples: int
+) -> dict[str, float]:
+    """MEMORY USAGE of each kind of key, sampled, per parked event."""
+    prefix = os.environ["RELAY_KEY_PREFIX"]
+    claims, claim_usage = sampled_usage(client, f"{prefix}:event:*:parked-*", samples)
+    _, msg_usage = sampled_usage(client, f"{prefix}:msg:*", samples)
+    schedule_usage = memory_usage(client, f"{prefix}:retries", samples=0)
+    return {
+        "event claims": round(claim_usage * claims / count, 1),
+        "status hashes": round(msg_usage * message_ids / count, 1),
+        "retry schedule": round(schedule_usage / (count + WARMUP), 1),
+    }
+
+
 def measure(url: str, count: int, samples: int) -> dict[str, Any]:
     client = redis.Redis.from_url(url, decode_responses=True)
     rng = random.Random(11)
@@ -148,16 +163,8 @@ def measure(url: str, count: int, samples: int) -> dict[str, Any]:
     total = used_memory(client) - total_before
     elapsed = time.monotonic() - started
 
-    prefix = os.environ["RELAY_KEY_PREFIX"]
-    claims, claim_usage = sampled_usage(client, f"{prefix}:event:*:parked-*", samples)
-    _, msg_usage = sampled_usage(client, f"{prefix}:msg:*", samples)
-    schedule_usage = memory_usage(client, f"{prefix}:retries", samples=0)
     per_event = {name: round(delta / count, 1) for name, delta in deltas.items()}
-    usage = {
-        "event claims": round(claim_usage * claims / count, 1),
-        "status hashes": round(msg_usage * message_ids / count, 1),
-        "retry schedule": round(schedule_usage / (count + WARMUP), 1),
-    }
+    usage = _usage_per_event(client, count, message_ids, samples)
     return {
         "parked_events": count,
         "message_ids": message_ids,

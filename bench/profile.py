@@ -20,12 +20,13 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from bench.common import ROOT, stop_all
 from bench.events import make_event, make_events
 
 
-def main() -> None:
+def _arguments() -> Any:
     parser = argparse.ArgumentParser(prog="python -m bench.profile")
     parser.add_argument("--mode", choices=("throughput", "latency"), default="throughput")
     parser.add_argument("--events", type=int, default=20_000)
@@ -35,63 +36,32 @@ def main() -> None:
     parser.add_argument(
         "--wall", action="store_true", help="every thread's wall time, not only GIL holders (CPU)"
     )
-    args = parser.parse_args()
-    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = _arguments()
     os.environ.setdefault("BENCH_SF_TOKEN", "bench-sf-token")
     os.environ.setdefault("BENCH_MD_TOKEN", "bench-md-token")
     from worker.dev.local_redis import LocalRedis
 
     server = LocalRedis().start()
     os.environ["REDIS_URL"] = server.url
+    import redis
+
     from bench.relay_runs import Fleet, write_config
     from bench.targets import start_target
-    from worker.intake.publish import publish_events
 
     target = start_target(os.cpu_count() or 1)
     workdir = Path(tempfile.mkdtemp(prefix="relay-profile-"))
-    import redis
-
-    fleet = Fleet(
-        redis.Redis.from_url(server.url),
-        write_config(workdir, target.url("fast"), "p"),
-        os.cpu_count() or 1,
-        workdir,
-    )
+    config = write_config(workdir, target.url("fast"), "p")
+    fleet = Fleet(redis.Redis.from_url(server.url), config, os.cpu_count() or 1, workdir)
     args.out.mkdir(parents=True, exist_ok=True)
     raw = args.out / f"profile-{args.mode}.txt"
     try:
-        pid = fleet.processes[0].pid
-        record = subprocess.Popen(
-            [
-                spy,
-                "record",
-                "--pid",
-                str(pid),
-                "--duration",
-                str(int(args.seconds)),
-                "--rate",
-                "200",
-                "--format",
-                "raw",
-                "--output",
-                str(raw),
-                "--nonblocking",
-                *([] if args.wall else ["--gil"]),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        record = _record(fleet.processes[0].pid, raw, args)
         time.sleep(0.5)
-        if args.mode == "throughput":
-            publish_events(make_events(args.events, "profile"))
-        else:
-            rng = random.Random(3)
-            start = time.monotonic()
-            for i in range(int(args.rate * args.seconds)):
-                pause = start + i / args.rate - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)
-                publish_events([make_event(rng, f"p-{i}")])
+        _load(args)
         record.wait(timeout=args.seconds + 60)
     finally:
         fleet.stop()
@@ -99,6 +69,31 @@ def main() -> None:
         stop_all()
         server.stop()
     summarize(raw)
+
+
+def _record(pid: int, raw: Path, args: Any) -> subprocess.Popen[bytes]:
+    """py-spy recording the worker `pid` for the run, in the background."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    argv = [spy, "record", "--pid", str(pid), "--duration", str(int(args.seconds))]
+    argv += ["--rate", "200", "--format", "raw", "--output", str(raw), "--nonblocking"]
+    argv += [] if args.wall else ["--gil"]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _load(args: Any) -> None:
+    """All events at once (throughput), or single pushes at `args.rate` (latency)."""
+    from worker.intake.push import push_events
+
+    if args.mode == "throughput":
+        push_events(make_events(args.events, "profile"))
+        return
+    rng = random.Random(3)
+    start = time.monotonic()
+    for i in range(int(args.rate * args.seconds)):
+        pause = start + i / args.rate - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        push_events([make_event(rng, f"p-{i}")])
 
 
 def summarize(raw: Path, top: int = 25) -> None:

@@ -1,6 +1,6 @@
 """The relay as shipped: `celery -A worker worker` with its default settings, one per core.
 
-Events are pushed with `worker.intake.publish.publish_events` (the producers' API) while the workers
+Events are pushed with `worker.intake.push.push_events` (the producers' API) while the workers
 run; a run lasts from the first push to the moment the relay's own counters show every event
 settled (delivered, skipped, duplicate or dead), read every 20 ms.
 """
@@ -123,13 +123,13 @@ class Fleet:
 
 def throughput(fleet: Fleet, events: list[Any], cap: float) -> RelayRun:
     """Push every event, wait until all are settled (or `cap` s): events/s from first push."""
-    from worker.intake.publish import publish_events
+    from worker.intake.push import push_events
 
     fleet.reset_counters()
     accountant = Accountant(fleet.client)
     accountant.begin()
     started = time.monotonic()
-    publish_events(events)
+    push_events(events)
     push_rate = len(events) / (time.monotonic() - started)
     wait_until(lambda: fleet.settled(accountant) >= len(events), cap, 0.02)
     elapsed = time.monotonic() - started
@@ -147,7 +147,7 @@ def latency(
     before the push); nginx logs when each tagged request ended and its own time on it, so the
     arrival is `$msec - $request_time` (1 ms resolution) and the target's answer is excluded.
     """
-    from worker.intake.publish import publish_events
+    from worker.intake.push import push_events
 
     fleet.reset_counters()
     rng = random.Random(99)
@@ -159,7 +159,7 @@ def latency(
         if pause > 0:
             time.sleep(pause)
         ns = time.time_ns()
-        publish_events([make_event(rng, f"lat-{ns}", tag=f"lat-{ns}")])
+        push_events([make_event(rng, f"lat-{ns}", tag=f"lat-{ns}")])
         pushed.add(ns)
     notes: list[str] = []
     achieved = count / (time.monotonic() - started)
@@ -180,21 +180,21 @@ def parked_run(
     fleet: Fleet, warmup: list[Any], events: list[Any], cap: float
 ) -> dict[str, float | int | str]:
     """Events that the target answers 503 + Retry-After: 3600 park in the retry schedule."""
-    from worker.intake.publish import publish_events
+    from worker.intake.push import push_events
 
     def parked_at_least(count: int) -> bool:
         return fleet.parked() >= count and fleet.drained()
 
     # A warm-up first: imports, connection pools and thread stacks grow RSS once, on first use;
     # that is start-up cost, not what parked events cost.
-    publish_events(warmup)
+    push_events(warmup)
     if not wait_until(lambda: parked_at_least(len(warmup)), 120, 0.2):
         raise RuntimeError(f"warm-up events did not park ({fleet.parked()} parked)")
     time.sleep(1.0)
     rss_before = fleet.rss_mb()
     memory_before = int(fleet.client.info("memory")["used_memory"])
     started = time.monotonic()
-    publish_events(events)
+    push_events(events)
     push_seconds = time.monotonic() - started
     expected = len(warmup) + len(events)
     complete = wait_until(lambda: parked_at_least(expected), cap, 0.5)

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench.common import Result
+from bench.common import AT_ONCE, SLOW, Result
 
 HEADERS = (
     "configuration",
@@ -134,3 +134,32 @@ def write_png(path: Path, results: list[Result], title: str) -> str | None:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return None
+
+
+def add_ratios(results: list[Result]) -> None:
+    """Each row against the 2-process loop on the same target (no-op rows: the at-once one)."""
+    base = {r.target: r.median for r in results if r.config == "hand-written loop 2p"}
+    for r in results:
+        reference = base.get(r.target) or base.get(AT_ONCE)
+        if reference:
+            r.ratio = r.median / reference
+
+
+def goals(results: list[Result]) -> list[str]:
+    relay = {r.target: r for r in results if r.config.startswith("relay")}
+    loop = {r.target: r for r in results if r.config == "hand-written loop 2p"}
+    lines = []
+    if AT_ONCE in relay and AT_ONCE in loop:
+        ratio = relay[AT_ONCE].median / loop[AT_ONCE].median
+        lines.append(f"relay / loop 2p at once = {ratio:.2f} (goal >= 1.5): {_ok(ratio >= 1.5)}")
+    if AT_ONCE in relay and SLOW in relay:
+        ratio = relay[SLOW].median / relay[AT_ONCE].median
+        lines.append(f"relay 50 ms / at once = {ratio:.2f} (goal >= 0.9): {_ok(ratio >= 0.9)}")
+    p99 = relay[AT_ONCE].latency_p99_ms if AT_ONCE in relay else None
+    if p99 is not None:
+        lines.append(f"relay latency p99 = {p99:.1f} ms (goal < 20): {_ok(p99 < 20)}")
+    return lines
+
+
+def _ok(met: bool) -> str:
+    return "met" if met else "NOT met"

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 RETRYABLE_SALESFORCE_CODES = frozenset({10019, 10055, 10056, 10094})
 PERMANENT_SALESFORCE_CODES = frozenset({10003, 10004, 10005, 10037, 10038})
@@ -46,13 +46,17 @@ class HttpResult:
 class Delivered:
     """The target accepted the request."""
 
+    word: ClassVar[str] = "delivered"
+    """What logs and attempt histories call this outcome."""
+
 
 @dataclass(frozen=True, slots=True)
-class Retry:
+class RetryLater:
     """Try again later; `after` is the minimum wait the target asked for, if any."""
 
     reason: str
     after: float | None = None
+    word: ClassVar[str] = "retry"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,15 +64,16 @@ class Permanent:
     """Retrying cannot help; the event becomes a `rejected` dead letter."""
 
     reason: str
+    word: ClassVar[str] = "permanent"
 
 
-Outcome = Delivered | Retry | Permanent
+Outcome = Delivered | RetryLater | Permanent
 
 
 def classify(api: str, result: HttpResult) -> Outcome:
     """Decide what `result` means for a request to `api` ("salesforce" or "medallia")."""
     if result.status is None:
-        return Retry(f"no answer: {result.network_error or 'connection failed'}", None)
+        return RetryLater(f"no answer: {result.network_error or 'connection failed'}", None)
     status = result.status
     what = f"HTTP {status}{_excerpt(result.body)}"
     if api == "salesforce":
@@ -80,7 +85,7 @@ def classify(api: str, result: HttpResult) -> Outcome:
     if 300 <= status < 400:
         return Permanent(f"{what} (redirects are not followed: check the target's base_url)")
     if status in RETRYABLE_STATUSES or (status >= 500 and status not in PERMANENT_5XX):
-        return Retry(what, result.retry_after)
+        return RetryLater(what, result.retry_after)
     return Permanent(what)
 
 
@@ -90,12 +95,12 @@ def _salesforce_code_outcome(
     """Salesforce's own error codes override the status; a 2xx must say `success` plainly."""
     document = _json_object(body)
     if 200 <= status < 300 and document is None:
-        return Retry(f"{what} (a 2xx whose body is not a JSON object cannot be trusted)")
+        return RetryLater(f"{what} (a 2xx whose body is not a JSON object cannot be trusted)")
     if document is None:
         return None
     code = _error_code(document)
     if code in RETRYABLE_SALESFORCE_CODES:
-        return Retry(f"{what} (Salesforce error {code}, retryable)", retry_after)
+        return RetryLater(f"{what} (Salesforce error {code}, retryable)", retry_after)
     if code in PERMANENT_SALESFORCE_CODES:
         return Permanent(f"{what} (Salesforce error {code})")
     if document.get("success") is False:

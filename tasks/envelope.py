@@ -14,6 +14,12 @@ HISTORY_LIMIT = 20  # attempts remembered per event: enough to read a story, bou
 # as a bare list of its values; any other entry stays a dict.
 ATTEMPT_KEYS = ("at", "attempt", "endpoint", "status", "error", "duration", "outcome")
 
+# Where each bookkeeping field is stored in the long form (`to_dict`, Celery messages and dead
+# letters) and in the compact one (`to_compact`, the retry schedule).
+_BOOKKEEPING = ("attempts", "first_seen", "id", "history", "claimed", "replayed")
+_LONG_FORM = {name: name for name in _BOOKKEEPING}
+_COMPACT_FORM = dict(zip(_BOOKKEEPING, ("a", "f", "i", "h", "c", "r"), strict=True))
+
 
 @dataclass(slots=True)
 class Envelope:
@@ -44,43 +50,41 @@ class Envelope:
         recorded attempt a bare list of values. The event stays whole under "event": it must
         come back exactly as received, and the retry pump reads its target there.
         `from_dict` reads this form and `to_dict`'s alike."""
-        data: dict[str, Any] = {"i": self.id, "f": self.first_seen}
+        names = _COMPACT_FORM
+        data: dict[str, Any] = {names["id"]: self.id, names["first_seen"]: self.first_seen}
         if self.attempts:
-            data["a"] = self.attempts
+            data[names["attempts"]] = self.attempts
         if self.claimed:
-            data["c"] = 1
+            data[names["claimed"]] = 1
         if self.replayed:
-            data["r"] = 1
+            data[names["replayed"]] = 1
         if self.history:
-            data["h"] = [_pack_attempt(entry) for entry in self.history]
+            data[names["history"]] = [_pack_attempt(entry) for entry in self.history]
         data["event"] = copy.deepcopy(self.event)
         return data
 
     @classmethod
     def from_dict(cls, data: Any) -> Envelope:
-        """Rebuild an envelope; anything that is not one is treated as a bare event."""
-        if isinstance(data, dict) and "event" in data and "first_seen" in data:
-            return cls(
-                event=data["event"],
-                attempts=int(data.get("attempts", 0)),
-                first_seen=float(data["first_seen"]),
-                id=str(data.get("id") or uuid.uuid4().hex),
-                history=list(data.get("history") or [])[-HISTORY_LIMIT:],
-                claimed=bool(data.get("claimed", False)),
-                replayed=bool(data.get("replayed", False)),
-            )
-        if isinstance(data, dict) and "event" in data and "f" in data:
-            history = list(data.get("h") or [])[-HISTORY_LIMIT:]
-            return cls(
-                event=data["event"],
-                attempts=int(data.get("a", 0)),
-                first_seen=float(data["f"]),
-                id=str(data.get("i") or uuid.uuid4().hex),
-                history=[_unpack_attempt(entry) for entry in history],
-                claimed=bool(data.get("c", False)),
-                replayed=bool(data.get("r", False)),
-            )
+        """Rebuild an envelope from `to_dict`'s form or `to_compact`'s; anything that is not
+        an envelope is treated as a bare event."""
+        if isinstance(data, dict) and "event" in data:
+            for names in (_LONG_FORM, _COMPACT_FORM):
+                if names["first_seen"] in data:
+                    return cls._read(data, names)
         return cls(event=data)
+
+    @classmethod
+    def _read(cls, data: dict[str, Any], names: dict[str, str]) -> Envelope:
+        history = list(data.get(names["history"]) or [])[-HISTORY_LIMIT:]
+        return cls(
+            event=data["event"],
+            attempts=int(data.get(names["attempts"], 0)),
+            first_seen=float(data[names["first_seen"]]),
+            id=str(data.get(names["id"]) or uuid.uuid4().hex),
+            history=[_unpack_attempt(entry) for entry in history],
+            claimed=bool(data.get(names["claimed"], False)),
+            replayed=bool(data.get(names["replayed"], False)),
+        )
 
     def record(self, **attempt: Any) -> None:
         """Append one attempt to the history, keeping only the most recent ones."""

@@ -1,19 +1,15 @@
-"""The Celery app (`celery -A worker worker`): broker settings chosen for at-least-once delivery."""
+"""The Celery app (`celery -A worker worker`): broker settings chosen for at-least-once delivery.
+
+The relay's own threads (bundler, retry pump, heartbeat, metrics) start with each worker from
+`worker.bootsteps`; the tasks are found by name in `tasks.deliver`.
+"""
 
 from __future__ import annotations
 
-import logging
-import os
-import sys
-from typing import Any
+from celery import Celery
 
-import redis
-from celery import Celery, bootsteps
-from celery.signals import task_prerun, worker_init
-
+from worker.bootsteps import RelayStep, connect_signals
 from worker.settings import get_settings
-from worker.stores.connection import get_redis
-from worker.stores.liveness import Heartbeat
 
 settings = get_settings()
 
@@ -58,82 +54,5 @@ app.conf.update(
     worker_hijack_root_logger=False,
 )
 
-
-class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
-    """Runs the retry pump, the inbox bundler and the metrics server inside every worker."""
-
-    requires = ("celery.worker.components:Pool",)
-
-    def __init__(self, worker: Any, **kwargs: Any) -> None:
-        super().__init__(worker, **kwargs)
-        self.pump: Any = None
-        self.bundler: Any = None
-
-    def start(self, worker: Any) -> None:
-        from worker.intake.inbox import Bundler, recover_orphans
-        from worker.intake.publish import publish_bundle, publish_envelopes
-        from worker.observe.metrics import start_metrics_server
-        from worker.stores.pump import RetryPump, spare_open_circuits
-        from worker.stores.retries import RetrySchedule
-
-        start_metrics_server(settings.metrics_port)
-        HEARTBEAT.name = worker.hostname
-        HEARTBEAT.start()
-        self.pump = RetryPump(
-            RetrySchedule(),
-            publish_envelopes,
-            settings.retry_poll_interval,
-            settings.retry_lease,
-            hold=spare_open_circuits(),
-        )
-        self.pump.start()
-        client = get_redis()
-        try:
-            recover_orphans(client)
-        except redis.RedisError as exc:  # the bundler looks again every few seconds
-            logging.getLogger("relay.inbox").warning(
-                "inbox: could not recover stopped bundlers' events yet (%s)", exc
-            )
-        # One bundler per process: the pid tells apart the processes of one host name.
-        self.bundler = Bundler(
-            client,
-            publish_bundle,
-            f"{worker.hostname}:{os.getpid()}",
-            settings.batch_size,
-            settings.linger,
-        )
-        self.bundler.start()
-
-    def stop(self, worker: Any) -> None:
-        # Reverse order of start; the bundler's last round publishes before the lease goes.
-        if self.bundler is not None:
-            self.bundler.stop()
-        if self.pump is not None:
-            self.pump.stop()
-        HEARTBEAT.stop()
-
-
 app.steps["worker"].add(RelayStep)
-HEARTBEAT = Heartbeat()
-
-
-@task_prerun.connect  # type: ignore[untyped-decorator]
-def _task_received(**_: Any) -> None:
-    HEARTBEAT.task_received()
-
-
-@worker_init.connect  # type: ignore[untyped-decorator]
-def _check_config(**_: Any) -> None:
-    """Refuse to start on a bad configuration, listing every problem, before any event."""
-    from worker.config import ConfigError
-    from worker.delivery.runtime import get_relay
-    from worker.observe import logs
-    from worker.observe.sentry import init_sentry
-
-    logs.configure(settings.log_format)
-    try:
-        relay = get_relay()
-    except ConfigError as exc:
-        print(f"relay worker: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    init_sentry(settings.sentry_dsn, relay.config.secrets)
+connect_signals()

@@ -75,12 +75,20 @@ class Settings:
     """RELAY_METRICS_PORT: each worker serves Prometheus /metrics here; 0 = off. Default: 9808."""
     log_format: str
     """RELAY_LOG_FORMAT: "text" or "json" for the relay's own log lines. Default: text."""
-    batch_size: int
+    bundle_size: int
     """RELAY_BATCH: most events one Celery message carries from the inbox. Default: 200 (see
     the README's Performance section for how it was chosen)."""
     linger: float
     """RELAY_LINGER_MS: milliseconds the inbox bundler waits for more events after the first
     one of a bundle, so that single pushes at a high rate still travel together. Default: 2."""
+
+
+def safe_url(url: str) -> str:
+    """A Redis URL without its password, fit for output and logs."""
+    if "@" in url:
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://***@{rest.rpartition('@')[2]}"
+    return url
 
 
 @lru_cache(maxsize=1)
@@ -108,6 +116,6 @@ def get_settings() -> Settings:
         breaker_max_cooldown=_number("RELAY_BREAKER_MAX_COOLDOWN", 300.0) or 300.0,
         metrics_port=int(_number("RELAY_METRICS_PORT", 9808)),
         log_format=(env("RELAY_LOG_FORMAT") or "text").lower(),
-        batch_size=int(_number("RELAY_BATCH", 200)) or 1,
+        bundle_size=int(_number("RELAY_BATCH", 200)) or 1,
         linger=_number("RELAY_LINGER_MS", 2.0) / 1000,
     )

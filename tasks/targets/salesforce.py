@@ -115,6 +115,22 @@ def _headers(options: SalesforceOptions, request_id: str, content_type: str) -> 
 
 
 def _failure_request(event: Event, options: SalesforceOptions, mid: str) -> OutboundRequest:
+    """One MessageDeliveryFailed interaction for one message id, as multipart/form-data."""
+    boundary = "relay-" + stable_id(event.event_id, mid, "boundary").replace("-", "")
+    content_type = f"multipart/form-data; boundary={boundary}"
+    return OutboundRequest(
+        api="salesforce",
+        endpoint="interactions",
+        method="POST",
+        url=join_url(options.base_url, "/api/v1/interactions"),
+        headers=_headers(options, stable_id(event.event_id, mid, "request"), content_type),
+        body=_json_part(boundary, _failure_document(event, mid)),
+        message_ids=(mid,),
+    )
+
+
+def _failure_document(event: Event, mid: str) -> dict[str, Any]:
+    """The `json` part: the channel address, the end user, and exactly one interaction."""
     assert event.error is not None  # the schema guarantees it for failure statuses
     payload: dict[str, Any] = {
         "id": stable_id(event.event_id, mid, "interaction"),
@@ -122,42 +138,24 @@ def _failure_request(event: Event, options: SalesforceOptions, mid: str) -> Outb
         "failedConversationEntryIdentifier": mid,
         "recipient": {"subject": event.recipient, "role": "EndUser", "appType": "custom"},
         "errorCode": str(event.error.code),
+        "errorMessage": event.error.message or event.error.name,
     }
-    payload["errorMessage"] = event.error.message or event.error.name
-    document = {
-        "to": event.channel,
-        "from": event.recipient,
-        "interactions": [
-            {
-                "timestamp": event.occurred_ms,
-                "interactionType": "EntryInteraction",
-                "payload": payload,
-            }
-        ],
+    interaction = {
+        "timestamp": event.occurred_ms,
+        "interactionType": "EntryInteraction",
+        "payload": payload,
     }
-    boundary = "relay-" + stable_id(event.event_id, mid, "boundary").replace("-", "")
-    body = (
-        (
-            f"--{boundary}\r\n"
-            'Content-Disposition: form-data; name="json"\r\n'
-            "Content-Type: application/json\r\n\r\n"
-        ).encode()
-        + dump_json(document)
-        + f"\r\n--{boundary}--\r\n".encode()
+    return {"to": event.channel, "from": event.recipient, "interactions": [interaction]}
+
+
+def _json_part(boundary: str, document: dict[str, Any]) -> bytes:
+    """A multipart/form-data body whose one part, named `json`, holds `document`."""
+    head = (
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="json"\r\n'
+        "Content-Type: application/json\r\n\r\n"
     )
-    return OutboundRequest(
-        api="salesforce",
-        endpoint="interactions",
-        method="POST",
-        url=join_url(options.base_url, "/api/v1/interactions"),
-        headers=_headers(
-            options,
-            stable_id(event.event_id, mid, "request"),
-            f"multipart/form-data; boundary={boundary}",
-        ),
-        body=body,
-        message_ids=(mid,),
-    )
+    return head.encode() + dump_json(document) + f"\r\n--{boundary}--\r\n".encode()
 
 
 def _ack_requests(event: Event, options: SalesforceOptions) -> list[OutboundRequest]:

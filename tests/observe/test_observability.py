@@ -44,6 +44,24 @@ def flower(relay: Relay) -> Iterator[str]:
     yield url
 
 
+def _flower_tasks_by_event(flower: str) -> dict[str, dict[str, Any]]:
+    """Flower's tasks keyed by the event id their label starts with."""
+    tasks = _get(f"{flower}/api/tasks").values()
+    return {t["args"].split(" ")[0]: t for t in tasks if t.get("args")}
+
+
+def _settled_tasks(flower: str, count: int) -> dict[str, dict[str, Any]]:
+    """Wait until Flower shows `count` tasks in a final state; return them by event id."""
+
+    def settled() -> bool:
+        states = _flower_tasks_by_event(flower)
+        final = ("SUCCESS", "FAILURE", "RETRY")
+        return len(states) == count and all(t["state"] in final for t in states.values())
+
+    wait_for(settled, 60, f"{count} settled tasks in Flower")
+    return _flower_tasks_by_event(flower)
+
+
 def test_flower_shows_each_delivery_with_a_truthful_state_and_no_recipient(
     relay: Relay, sandbox: Sandbox, flower: str
 ) -> None:
@@ -63,19 +81,7 @@ def test_flower_shows_each_delivery_with_a_truthful_state_and_no_recipient(
         relay.push(one)
 
     # then Flower lists them as SUCCESS, FAILURE (with the reason) and RETRY
-    def states() -> dict[str, dict[str, Any]]:
-        tasks = _get(f"{flower}/api/tasks").values()
-        return {t["args"].split(" ")[0]: t for t in tasks if t.get("args")}
-
-    wait_for(
-        lambda: (
-            len(states()) == 3
-            and all(t["state"] in ("SUCCESS", "FAILURE", "RETRY") for t in states().values())
-        ),
-        60,
-        "three settled tasks in Flower",
-    )
-    seen = states()
+    seen = _settled_tasks(flower, 3)
     assert seen[delivered["event_id"]]["state"] == "SUCCESS"
     assert seen[rejected["event_id"]]["state"] == "FAILURE"
     assert "rejected" in seen[rejected["event_id"]]["exception"]

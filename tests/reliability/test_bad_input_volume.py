@@ -10,6 +10,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -73,11 +74,8 @@ def _malformed(rng: random.Random, i: int) -> bytes:
     return json.dumps(broken).encode()
 
 
-@pytest.mark.timeout(400)
-def test_malformed_events_at_volume_are_dead_lettered_and_valid_ones_delivered(
-    relay: Relay, sandbox: Sandbox, figures
-) -> None:
-    # given 10,000 malformed lines shuffled among 500 valid events
+def _mixed_file(relay: Relay) -> tuple[list[dict[str, Any]], list[bytes], Path]:
+    """VALID events and MALFORMED broken lines, shuffled, written to one file."""
     rng = random.Random(7)
     valid = [event("md", "delivered", f"good-{i}") for i in range(VALID)]
     lines = [_malformed(rng, i) for i in range(MALFORMED)]
@@ -85,6 +83,15 @@ def test_malformed_events_at_volume_are_dead_lettered_and_valid_ones_delivered(
     rng.shuffle(lines)
     path = relay.tmp / "mixed.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
+    return valid, lines, path
+
+
+@pytest.mark.timeout(400)
+def test_malformed_events_at_volume_are_dead_lettered_and_valid_ones_delivered(
+    relay: Relay, sandbox: Sandbox, figures
+) -> None:
+    # given 10,000 malformed lines shuffled among 500 valid events
+    valid, lines, path = _mixed_file(relay)
     workers = [relay.start_worker("a", concurrency=8)]
 
     # when they are pushed

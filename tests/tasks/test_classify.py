@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tasks.classify import Delivered, HttpResult, Outcome, Permanent, Retry, classify
+from tasks.classify import Delivered, HttpResult, Outcome, Permanent, RetryLater, classify
 
 RETRY_AFTER = 7.0
 
@@ -18,16 +18,20 @@ def sf_body(**fields: Any) -> bytes:
 
 SF_ACCEPTED = sf_body(conversationIdentifier="conv-1", id="i-1", workItemIds=["w-1"], success=True)
 
-# (api, HttpResult, expected outcome type, expected Retry.after)
+# (api, HttpResult, expected outcome type, expected RetryLater.after)
 ROWS = [
     # | no answer (connect error, timeout, dropped connection) | retry |
     *(
         pytest.param(
-            api, HttpResult(None, network_error="timed out"), Retry, None, id=f"{api}-no-answer"
+            api,
+            HttpResult(None, network_error="timed out"),
+            RetryLater,
+            None,
+            id=f"{api}-no-answer",
         )
         for api in ("salesforce", "medallia")
     ),
-    pytest.param("medallia", HttpResult(None), Retry, None, id="medallia-no-answer-no-detail"),
+    pytest.param("medallia", HttpResult(None), RetryLater, None, id="medallia-no-answer-no-detail"),
     # | 2xx from Medallia | delivered |
     pytest.param("medallia", HttpResult(200, b"OK"), Delivered, None, id="medallia-200"),
     pytest.param("medallia", HttpResult(202), Delivered, None, id="medallia-202-empty"),
@@ -49,7 +53,7 @@ ROWS = [
     pytest.param(
         "salesforce",
         HttpResult(200, sf_body(success=False, code=10019), retry_after=RETRY_AFTER),
-        Retry,
+        RetryLater,
         RETRY_AFTER,
         id="sf-200-false-10019",
     ),
@@ -75,15 +79,19 @@ ROWS = [
         id="sf-202-false-no-code",
     ),
     # | 2xx from Salesforce whose body is not JSON | retry |
-    pytest.param("salesforce", HttpResult(200, b"<html>ok</html>"), Retry, None, id="sf-200-html"),
-    pytest.param("salesforce", HttpResult(202, b""), Retry, None, id="sf-202-empty"),
-    pytest.param("salesforce", HttpResult(200, b"[true]"), Retry, None, id="sf-200-json-array"),
+    pytest.param(
+        "salesforce", HttpResult(200, b"<html>ok</html>"), RetryLater, None, id="sf-200-html"
+    ),
+    pytest.param("salesforce", HttpResult(202, b""), RetryLater, None, id="sf-202-empty"),
+    pytest.param(
+        "salesforce", HttpResult(200, b"[true]"), RetryLater, None, id="sf-200-json-array"
+    ),
     # | Salesforce error code 10019, 10055, 10056, 10094 (any status) | retry |
     *(
         pytest.param(
             "salesforce",
             HttpResult(status, sf_body(success=False, code=code), retry_after=RETRY_AFTER),
-            Retry,
+            RetryLater,
             RETRY_AFTER,
             id=f"sf-{status}-code-{code}",
         )
@@ -92,7 +100,7 @@ ROWS = [
     pytest.param(
         "salesforce",
         HttpResult(400, sf_body(errorCode="10055", message="busy")),
-        Retry,
+        RetryLater,
         None,
         id="sf-400-errorCode-string-10055",
     ),
@@ -115,7 +123,7 @@ ROWS = [
     ),
     # | 401 | retry |
     *(
-        pytest.param(api, HttpResult(401, b"Unauthorized"), Retry, None, id=f"{api}-401")
+        pytest.param(api, HttpResult(401, b"Unauthorized"), RetryLater, None, id=f"{api}-401")
         for api in ("salesforce", "medallia")
     ),
     # | 408, 409, 425, 429 | retry, waiting at least Retry-After |
@@ -123,14 +131,14 @@ ROWS = [
         pytest.param(
             api,
             HttpResult(status, retry_after=RETRY_AFTER),
-            Retry,
+            RetryLater,
             RETRY_AFTER,
             id=f"{api}-{status}",
         )
         for api in ("salesforce", "medallia")
         for status in (408, 409, 425, 429)
     ),
-    pytest.param("medallia", HttpResult(429), Retry, None, id="medallia-429-no-retry-after"),
+    pytest.param("medallia", HttpResult(429), RetryLater, None, id="medallia-429-no-retry-after"),
     # | other 4xx | permanent |
     *(
         pytest.param(
@@ -148,7 +156,7 @@ ROWS = [
         pytest.param(
             api,
             HttpResult(status, b"oops", retry_after=RETRY_AFTER),
-            Retry,
+            RetryLater,
             RETRY_AFTER,
             id=f"{api}-{status}",
         )
@@ -158,7 +166,7 @@ ROWS = [
     pytest.param(
         "salesforce",
         HttpResult(500, sf_body(message="internal")),
-        Retry,
+        RetryLater,
         None,
         id="sf-500-json-without-code",
     ),
@@ -182,7 +190,7 @@ def test_answer_is_classified_as_the_table_says(
     outcome = classify(api, result)
     # then the outcome is the table's, and a retry carries the asked-for wait
     assert type(outcome) is outcome_type
-    if isinstance(outcome, Retry):
+    if isinstance(outcome, RetryLater):
         assert outcome.after == after
 
 
@@ -204,7 +212,7 @@ def test_network_error_reason_names_the_error() -> None:
     # when it is classified
     outcome = classify("salesforce", result)
     # then the retry reason says what happened
-    assert isinstance(outcome, Retry)
+    assert isinstance(outcome, RetryLater)
     assert "Connection refused" in outcome.reason
 
 

@@ -7,7 +7,7 @@ import hmac
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 import jwt
 import requests
@@ -45,11 +45,11 @@ class StaticBearer:
         pass
 
 
-class ClientCredentials:
-    """OAuth 2.0 client credentials (HTTP Basic client id/secret), cached for `expires_in`."""
+class CachedToken:
+    """A bearer token from a token endpoint, kept until shortly before it expires or until a
+    401 says it is no good. Subclasses say how to fetch one (`_fetch`: token and lifetime)."""
 
-    def __init__(self, params: Mapping[str, str], timeout: float = 10.0) -> None:
-        self._params = params
+    def __init__(self, timeout: float) -> None:
         self._timeout = timeout
         self._lock = threading.Lock()
         self._token: str | None = None
@@ -67,29 +67,51 @@ class ClientCredentials:
             self._token = None
 
     def _fetch(self) -> tuple[str, float]:
-        form = {"grant_type": "client_credentials"}
-        if "scope" in self._params:
-            form["scope"] = self._params["scope"]
+        raise NotImplementedError
+
+    def _post_form(
+        self, url: str, form: dict[str, str], auth: tuple[str, str] | None = None
+    ) -> dict[str, Any]:
+        """POST a token request; the answer's JSON object, or AuthError saying what failed."""
         try:
             answer = requests.post(
-                self._params["token_url"],
-                data=form,
-                auth=(self._params["client_id"], self._params["client_secret"]),
-                timeout=self._timeout,
-                allow_redirects=False,
+                url, data=form, auth=auth, timeout=self._timeout, allow_redirects=False
             )
         except requests.RequestException as exc:
             raise AuthError(f"token endpoint unreachable: {type(exc).__name__}") from None
         if answer.status_code != 200:
-            raise AuthError(f"token endpoint answered HTTP {answer.status_code}")
+            raise AuthError(
+                f"token endpoint answered HTTP {answer.status_code}: {answer.text[:200]}"
+            )
         try:
             document = answer.json()
-            return str(document["access_token"]), float(document.get("expires_in", 3600))
-        except (ValueError, KeyError, TypeError):
-            raise AuthError("token endpoint answered without an access_token") from None
+        except ValueError:
+            document = None
+        if not isinstance(document, dict) or not isinstance(document.get("access_token"), str):
+            raise AuthError("token endpoint answered without an access_token")
+        return document
 
 
-class JwtBearer:
+class ClientCredentials(CachedToken):
+    """OAuth 2.0 client credentials (HTTP Basic client id/secret), cached for `expires_in`."""
+
+    def __init__(self, params: Mapping[str, str], timeout: float = 10.0) -> None:
+        super().__init__(timeout)
+        self._params = params
+
+    def _fetch(self) -> tuple[str, float]:
+        form = {"grant_type": "client_credentials"}
+        if "scope" in self._params:
+            form["scope"] = self._params["scope"]
+        client = (self._params["client_id"], self._params["client_secret"])
+        document = self._post_form(self._params["token_url"], form, client)
+        try:
+            return document["access_token"], float(document.get("expires_in", 3600))
+        except (TypeError, ValueError):
+            raise AuthError("token endpoint answered an expires_in that is not a number") from None
+
+
+class JwtBearer(CachedToken):
     """Salesforce's OAuth 2.0 JWT bearer flow: an RS256 assertion (iss = consumer key, sub =
     user, aud = login host) traded at {login_url}/services/oauth2/token for an access token.
 
@@ -100,26 +122,12 @@ class JwtBearer:
     GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
     def __init__(self, params: Mapping[str, str], timeout: float = 10.0) -> None:
+        super().__init__(timeout)
         self._params = params
         # A PEM key kept in one environment line often has its newlines written as "\\n".
         key = params["private_key"]
         self._key = key.replace("\\n", "\n") if "\n" not in key else key
         self._login_url = params.get("login_url", "https://login.salesforce.com").rstrip("/")
-        self._timeout = timeout
-        self._lock = threading.Lock()
-        self._token: str | None = None
-        self._expires = 0.0
-
-    def headers(self, request: OutboundRequest) -> dict[str, str]:
-        with self._lock:
-            if self._token is None or time.time() >= self._expires:
-                self._token = self._fetch()
-                self._expires = time.time() + self.TOKEN_LIFETIME
-            return {"Authorization": f"Bearer {self._token}"}
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self._token = None
 
     def assertion(self, now: float | None = None) -> str:
         """The signed JWT the token endpoint expects (valid for three minutes)."""
@@ -135,25 +143,11 @@ class JwtBearer:
         except (ValueError, TypeError, jwt.PyJWTError) as exc:
             raise AuthError(f"cannot sign the JWT assertion: {type(exc).__name__}") from None
 
-    def _fetch(self) -> str:
+    def _fetch(self) -> tuple[str, float]:
         form = {"grant_type": self.GRANT, "assertion": self.assertion()}
-        try:
-            answer = requests.post(
-                f"{self._login_url}/services/oauth2/token",
-                data=form,
-                timeout=self._timeout,
-                allow_redirects=False,
-            )
-        except requests.RequestException as exc:
-            raise AuthError(f"token endpoint unreachable: {type(exc).__name__}") from None
-        if answer.status_code != 200:
-            raise AuthError(
-                f"token endpoint answered HTTP {answer.status_code}: {answer.text[:200]}"
-            )
-        try:
-            return str(answer.json()["access_token"])
-        except (ValueError, KeyError, TypeError):
-            raise AuthError("token endpoint answered without an access_token") from None
+        document = self._post_form(f"{self._login_url}/services/oauth2/token", form)
+        # Kept for the whole lifetime: the margin is for tokens whose end is known.
+        return document["access_token"], self.TOKEN_LIFETIME + _EXPIRY_MARGIN
 
 
 class HubSignature:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
-from tasks.classify import HttpResult, Outcome, Permanent, Retry, classify
+from tasks.classify import HttpResult, Outcome, Permanent, RetryLater, classify
 from tasks.envelope import Envelope
 from tasks.events import Event
 from tasks.outbound import OutboundRequest
@@ -154,7 +154,7 @@ class Sender:
                 status=result.status,
                 error=result.network_error,
                 duration=round(result.duration, 4),
-                outcome=type(outcome).__name__.lower(),
+                outcome=outcome.word,
             )
             job.tally.add(Attempt(part, outcome, result))
 
@@ -162,7 +162,7 @@ class Sender:
         self, target: Target, request: OutboundRequest, deadline: float
     ) -> tuple[HttpResult, Outcome]:
         if time.monotonic() >= deadline:  # park it at once, well inside the visibility timeout
-            return HttpResult(None), Retry(BUDGET_SPENT, 0.0)
+            return HttpResult(None), RetryLater(BUDGET_SPENT, 0.0)
         auth = self._authenticator(target)
         try:
             result = send(request, auth.headers(request), target.timeout)
@@ -175,7 +175,7 @@ class Sender:
             auth.invalidate()
         metrics.observe_request(target.name, request.endpoint, result.duration)
         outcome = classify(request.api, result)
-        if isinstance(outcome, Retry):
+        if isinstance(outcome, RetryLater):
             self.breaker.failure(target.name)
         else:  # an answer that is not a failure of the target (even a rejection) means it is up
             self.breaker.success(target.name)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from tasks.classify import Delivered, HttpResult, Outcome, Retry
+from tasks.classify import Delivered, HttpResult, Outcome, RetryLater
 from tasks.outbound import OutboundRequest
+from worker.observe.masking import mask_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,8 +19,25 @@ class Settlement:
     due: float | None = None
 
 
+def summarize(settled: list[Settlement]) -> Settlement:
+    """A bundle's settlement: its worst state (a dead letter over a retry over done), the
+    soonest retry, and every event's summary with phone numbers and addresses masked."""
+    if len(settled) == 1:
+        summary = mask_text(settled[0].summary)
+    else:
+        summary = mask_text("; ".join(f"[{i}] {s.summary}" for i, s in enumerate(settled)))
+    due = [s.due or 0.0 for s in settled if s.state == "retry"]
+    if any(s.state == "dead" for s in settled):
+        return Settlement("dead", summary)
+    if due:
+        return Settlement("retry", summary, min(due))
+    return Settlement("done", summary)
+
+
 @dataclass(slots=True)
 class Attempt:
+    """One request's part in an event's delivery: what was sent, what came back, what it means."""
+
     request: OutboundRequest
     outcome: Outcome
     result: HttpResult
@@ -41,7 +59,7 @@ class Tally:
         ids = list(attempt.request.message_ids)
         if isinstance(attempt.outcome, Delivered):
             self.delivered += ids
-        elif isinstance(attempt.outcome, Retry):
+        elif isinstance(attempt.outcome, RetryLater):
             self.retry += ids
             self.last_retry = attempt
             if attempt.outcome.after is not None:

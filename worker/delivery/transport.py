@@ -40,7 +40,6 @@ _pools = urllib3.PoolManager(num_pools=32, maxsize=64, block=False, retries=Fals
 def send(request: OutboundRequest, auth_headers: Mapping[str, str], timeout: float) -> HttpResult:
     """Send one request; return what came back, or the network error, as an `HttpResult`."""
     started = time.monotonic()
-    deadline = started + timeout
     headers = {"User-Agent": USER_AGENT, **request.headers, **auth_headers}
     try:
         response = _pools.request(
@@ -57,6 +56,12 @@ def send(request: OutboundRequest, auth_headers: Mapping[str, str], timeout: flo
         return HttpResult(
             None, duration=time.monotonic() - started, network_error=_describe(exc, timeout)
         )
+    return _answer(response, started, timeout)
+
+
+def _answer(response: urllib3.BaseHTTPResponse, started: float, timeout: float) -> HttpResult:
+    """The answer whose headers arrived: its body, read against the request's total deadline."""
+    deadline = started + timeout
     try:
         body, complete = _read_body(response, deadline)
     except HTTPError as exc:

@@ -14,7 +14,7 @@ from typing import Any
 from worker.dev.local_redis import free_port
 from worker.dev.processes import flower_argv, start_group, stop_group, worker_argv
 from worker.dev.samples import DEV_CONFIG, sample_events
-from worker.settings import get_settings
+from worker.settings import get_settings, safe_url
 
 SETTLE_TIMEOUT = 60.0
 
@@ -23,7 +23,6 @@ def run_dev(duration: float | None) -> int:
     """Start Redis (if REDIS_URL is unset), the sandbox and a worker; push samples; report."""
     from worker.dev.local_redis import LocalRedis
     from worker.dev.sandbox import Sandbox
-    from worker.dev.sandbox.faults import Fault
 
     workdir = Path(tempfile.mkdtemp(prefix="relay-dev-"))
     local_redis = None
@@ -32,29 +31,15 @@ def run_dev(duration: float | None) -> int:
         os.environ["REDIS_URL"] = local_redis.url
     sandbox = Sandbox()
     sandbox_url = sandbox.start()
-    config_path = workdir / "relay.toml"
-    config_path.write_text(DEV_CONFIG.format(sandbox=sandbox_url))
-    os.environ.update(
-        RELAY_CONFIG=str(config_path),
-        RELAY_DEV_SF_TOKEN="dev-sf-token",
-        RELAY_DEV_MEDALLIA_TOKEN="dev-medallia-token",
-        RELAY_KEY_PREFIX=os.environ.get("RELAY_KEY_PREFIX", "relay-dev"),
-        RELAY_QUEUE=os.environ.get("RELAY_QUEUE", "relay-dev"),
-    )
-    get_settings.cache_clear()
-    # Show a retry and a rejection, not only the happy path.
-    sandbox.add_fault(Fault(api="any", status=503, times=2, retry_after="1", match="msg-retry"))
-    sandbox.add_fault(Fault(api="any", status=400, times=0, match="msg-reject"))
+    config_path = _configure(workdir, sandbox_url)
+    _add_showcase_faults(sandbox)
     worker_log = workdir / "worker.log"
     worker = _start_worker(worker_log)
     flower_port = _port(5555)
-    flower = start_group(
-        flower_argv(flower_port),
-        workdir / "flower.log",
-        {**os.environ, "FLOWER_UNAUTHENTICATED_API": "true"},
-    )
+    flower_env = {**os.environ, "FLOWER_UNAUTHENTICATED_API": "true"}
+    flower = start_group(flower_argv(flower_port), workdir / "flower.log", flower_env)
     print(
-        f"relay dev: Redis {get_settings().redis_url}, sandbox {sandbox_url}, "
+        f"relay dev: Redis {safe_url(get_settings().redis_url)}, sandbox {sandbox_url}, "
         f"Flower http://127.0.0.1:{flower_port}, metrics http://127.0.0.1:"
         f"{get_settings().metrics_port}/metrics, config {config_path}, worker log {worker_log}"
     )
@@ -68,14 +53,37 @@ def run_dev(duration: float | None) -> int:
             local_redis.stop()
 
 
+def _configure(workdir: Path, sandbox_url: str) -> Path:
+    """Write the dev targets file and point this process (and its children) at it."""
+    config_path = workdir / "relay.toml"
+    config_path.write_text(DEV_CONFIG.format(sandbox=sandbox_url))
+    os.environ.update(
+        RELAY_CONFIG=str(config_path),
+        RELAY_DEV_SF_TOKEN="dev-sf-token",
+        RELAY_DEV_MEDALLIA_TOKEN="dev-medallia-token",
+        RELAY_KEY_PREFIX=os.environ.get("RELAY_KEY_PREFIX", "relay-dev"),
+        RELAY_QUEUE=os.environ.get("RELAY_QUEUE", "relay-dev"),
+    )
+    get_settings.cache_clear()
+    return config_path
+
+
+def _add_showcase_faults(sandbox: Any) -> None:
+    """Show a retry and a rejection, not only the happy path."""
+    from worker.dev.sandbox.faults import Fault
+
+    sandbox.add_fault(Fault(api="any", status=503, times=2, retry_after="1", match="msg-retry"))
+    sandbox.add_fault(Fault(api="any", status=400, times=0, match="msg-reject"))
+
+
 def _demo(sandbox: Any, worker: subprocess.Popen[bytes], duration: float | None) -> int:
-    from worker.intake.publish import publish_events
+    from worker.intake.push import push_events
     from worker.ops.status import collect_status, render_status
 
     events = sample_events()
     started = time.monotonic()
     print(f"relay dev: pushing {len(events)} sample events")
-    publish_events(events)
+    push_events(events)
     settled = _wait_settled(len(events), worker)
     print(
         f"relay dev: settled in {time.monotonic() - started:.1f}s"
@@ -91,10 +99,11 @@ def _demo(sandbox: Any, worker: subprocess.Popen[bytes], duration: float | None)
         + ", ".join(f"{api} {n}" for api, n in sorted(by_api.items()))
     )
     print(render_status(collect_status()))
+    settings = get_settings()
     print(
         "relay dev: see dead letters with `relay dlq list`, replay with `relay dlq replay --all`"
-        f" (with REDIS_URL={get_settings().redis_url} RELAY_CONFIG={get_settings().config_path}"
-        f" RELAY_KEY_PREFIX={get_settings().key_prefix} RELAY_QUEUE={get_settings().queue})"
+        f" (with REDIS_URL={safe_url(settings.redis_url)} RELAY_CONFIG={settings.config_path}"
+        f" RELAY_KEY_PREFIX={settings.key_prefix} RELAY_QUEUE={settings.queue})"
     )
     if not settled:
         return 1

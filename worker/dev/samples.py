@@ -27,76 +27,46 @@ auth = {{ type = "bearer", token = "${{RELAY_DEV_MEDALLIA_TOKEN}}" }}
 """
 
 
+FAILURE = {"code": 207, "name": "Unavailable", "message": "Unable to deliver the message"}
+SF_CHANNEL = "72a6a4ec-acbc-44f6-b2b9-e444248ca843"
+SF_CONVERSATION = "c0a8e9f2-0000-4000-8000-00000000c0de"
+
+# The events besides one per target and status: (event_id, target, status, message ids,
+# channel). A sandbox fault answers "msg-retry" twice with 503 and "msg-reject" with 400.
+_SHOWCASES: tuple[tuple[str, str, str, list[str], str], ...] = (
+    ("dev-retry", "medallia-sandbox", "delivered", ["msg-retry-1"], "page-1"),
+    ("dev-reject", "sf-sandbox", "failed", ["msg-reject-1"], "72a6a4ec"),
+    ("dev-invalid", "sf-sandbox", "lost", [], "x"),  # breaks the contract: a dead letter
+    ("dev-unroutable", "nowhere", "sent", ["m"], "x"),  # no such target: a dead letter
+)
+
+
 def sample_events() -> list[Any]:
     """Both targets, every status, one retried and one rejected failure, and two bad events."""
     now = int(time.time())
-    failure = {"code": 207, "name": "Unavailable", "message": "Unable to deliver the message"}
-    common = {"recipient": "+4915112345678", "occurred_at": now}
     events: list[Any] = []
     for status in ("sent", "delivered", "read", "failed", "undelivered"):
-        extra = {"error": failure} if status in ("failed", "undelivered") else {}
-        events.append(
-            {
-                "event_id": f"dev-sf-{status}",
-                "target": "sf-sandbox",
-                "status": status,
-                "message_ids": [f"sf-msg-{status}-1", f"sf-msg-{status}-2"],
-                "channel": "72a6a4ec-acbc-44f6-b2b9-e444248ca843",
-                "conversation_id": "c0a8e9f2-0000-4000-8000-00000000c0de",
-                **common,
-                **extra,
-            }
-        )
-        events.append(
-            {
-                "event_id": f"dev-md-{status}",
-                "target": "medallia-sandbox",
-                "status": status,
-                "message_ids": [f"md-msg-{status}-1"],
-                "channel": "page-1",
-                **common,
-                **extra,
-            }
-        )
-    events.append(
-        {
-            "event_id": "dev-retry",
-            "target": "medallia-sandbox",
-            "status": "delivered",
-            "message_ids": ["msg-retry-1"],
-            "channel": "page-1",
-            **common,
-        }
-    )
-    events.append(
-        {
-            "event_id": "dev-reject",
-            "target": "sf-sandbox",
-            "status": "failed",
-            "message_ids": ["msg-reject-1"],
-            "channel": "72a6a4ec",
-            "error": failure,
-            **common,
-        }
-    )
-    events.append(
-        {
-            "event_id": "dev-invalid",
-            "target": "sf-sandbox",
-            "status": "lost",
-            "message_ids": [],
-            "channel": "x",
-            **common,
-        }
-    )
-    events.append(
-        {
-            "event_id": "dev-unroutable",
-            "target": "nowhere",
-            "status": "sent",
-            "message_ids": ["m"],
-            "channel": "x",
-            **common,
-        }
-    )
+        mids = [f"sf-msg-{status}-1", f"sf-msg-{status}-2"]
+        sf = _event(f"dev-sf-{status}", "sf-sandbox", status, mids, SF_CHANNEL, now)
+        events.append({**sf, "conversation_id": SF_CONVERSATION})
+        mids = [f"md-msg-{status}-1"]
+        events.append(_event(f"dev-md-{status}", "medallia-sandbox", status, mids, "page-1", now))
+    events += [_event(*showcase, now) for showcase in _SHOWCASES]
     return events
+
+
+def _event(
+    event_id: str, target: str, status: str, mids: list[str], channel: str, now: int
+) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "event_id": event_id,
+        "target": target,
+        "status": status,
+        "message_ids": mids,
+        "channel": channel,
+        "recipient": "+4915112345678",
+        "occurred_at": now,
+    }
+    if status in ("failed", "undelivered"):
+        event["error"] = FAILURE
+    return event

@@ -1,53 +1,54 @@
-"""Producers' side: put events on the inbox, and bundles of envelopes on the delivery queue.
+"""Putting envelopes on the delivery queue: Celery messages of up to RELAY_BATCH envelopes.
 
-Producers push raw events onto a plain Redis list, the inbox (one RPUSH per thousand events, in
-any language). Every worker runs a bundler (`worker.intake.inbox`) that moves what is waiting there
-into Celery messages of up to RELAY_BATCH events each: many events per message when producers
-push in bulk or fast, one per message when they trickle in. Re-queued retries and replays skip
-the inbox and are bundled the same way.
+Tasks are referred to by their registered names (`relay.deliver`, `relay.deliver_batch`),
+never imported: publishing needs the app, not the task code, so neither imports the other.
+The bundler publishes fresh events this way; the retry pump and `relay dlq replay` publish
+envelopes that already carry their bookkeeping.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from itertools import islice
 from typing import Any
 
 from tasks.envelope import Envelope
-from worker.settings import get_settings
 
+DELIVER = "relay.deliver"
+"""The task that delivers one envelope."""
+DELIVER_BUNDLE = "relay.deliver_batch"
+"""The task that delivers a bundle of envelopes. Named "batch" since the first release:
+messages in queues and Flower's history carry the name, so it stays across upgrades."""
 LABEL_LIMIT = 1024  # characters of a bundle's label in Flower
 
 
-def publish_envelopes(envelopes: Iterable[dict[str, Any]]) -> int:
-    """Queue envelopes for delivery, RELAY_BATCH to a Celery message; return how many."""
-    from tasks.deliver import deliver, deliver_batch
-    from worker.celery import app
+class Publisher:
+    """Publishes envelopes on the app's delivery queue, `bundle_size` to a message."""
 
-    size = get_settings().batch_size
-    count = 0
-    items = iter(envelopes)
-    with app.producer_or_acquire() as producer:
-        while bundle := list(islice(items, size)):
-            if len(bundle) == 1:
-                deliver.apply_async(
-                    args=[bundle[0]],
-                    producer=producer,
-                    argsrepr=describe(bundle[0]),
-                    kwargsrepr="{}",
+    def __init__(self, app: Any, bundle_size: int) -> None:
+        self.app = app
+        self.bundle_size = max(1, bundle_size)
+
+    def publish(self, envelopes: Iterable[dict[str, Any]]) -> int:
+        """Queue envelopes (their dict form) for delivery; return how many."""
+        count = 0
+        items = iter(envelopes)
+        with self.app.producer_or_acquire() as producer:
+            while bundle := list(islice(items, self.bundle_size)):
+                args: list[Any]
+                if len(bundle) == 1:
+                    name, args, label = DELIVER, [bundle[0]], describe(bundle[0])
+                else:
+                    name, args, label = DELIVER_BUNDLE, [bundle], describe_all(bundle)
+                self.app.send_task(
+                    name, args=args, producer=producer, argsrepr=label, kwargsrepr="{}"
                 )
-            else:
-                deliver_batch.apply_async(
-                    args=[bundle], producer=producer, argsrepr=describe_all(bundle), kwargsrepr="{}"
-                )
-            count += len(bundle)
-    return count
+                count += len(bundle)
+        return count
 
-
-def publish_bundle(events: list[Any]) -> int:
-    """Queue raw events (decoded JSON, exactly as received) as fresh envelopes."""
-    return publish_envelopes(Envelope(event).to_message() for event in events)
+    def publish_new(self, events: list[Any]) -> int:
+        """Queue raw events (decoded JSON, exactly as received) in fresh envelopes."""
+        return self.publish(Envelope(event).to_message() for event in events)
 
 
 def describe(envelope: dict[str, Any]) -> str:
@@ -69,15 +70,3 @@ def describe_all(envelopes: list[dict[str, Any]]) -> str:
             break
         label += ("; " if i else "") + describe(envelope)
     return label[:LABEL_LIMIT]
-
-
-def publish_events(events: Iterable[Any]) -> int:
-    """Push raw events (decoded JSON, exactly as received) onto the inbox; return how many."""
-    from worker.intake.inbox import Inbox
-
-    return Inbox().push(json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in events)
-
-
-def publish_event(event: Any) -> None:
-    """Push one raw event onto the inbox."""
-    publish_events([event])

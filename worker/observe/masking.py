@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
+# E.164-like numbers and e-mail addresses anywhere in free text.
+_PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+
 
 def mask(value: object) -> str:
     """Keep just enough of a recipient to tell two apart: '+4915112345678' -> '+4*********78'."""
@@ -12,3 +18,8 @@ def mask(value: object) -> str:
     if len(text) <= 6:
         return "*" * len(text)
     return text[:2] + "*" * (len(text) - 4) + text[-2:]
+
+
+def mask_text(text: str) -> str:
+    """Mask phone numbers and e-mail addresses inside free text."""
+    return _EMAIL.sub(lambda m: mask(m.group()), _PHONE.sub(lambda m: mask(m.group()), text))

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY, Collector
 
@@ -50,37 +48,9 @@ def observe_attempts(target: str, attempts: int) -> None:
     ATTEMPTS.labels(target).observe(attempts)
 
 
-class StateCollector(Collector):
-    """Gauges read from Redis at scrape time: inbox, queue, retries waiting, dead letters."""
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        from worker.intake.inbox import Inbox
-        from worker.ops.status import queue_depth
-        from worker.stores.deadletters import DeadLetterStore
-        from worker.stores.retries import RetrySchedule
-
-        try:
-            values = (
-                Inbox().depth(),
-                queue_depth(),
-                RetrySchedule().count(),
-                DeadLetterStore().count(),
-            )
-        except Exception as exc:  # a scrape must not fail because Redis blinked
-            log.warning("metrics: cannot read Redis state: %s", exc)
-            return
-        names = (
-            ("relay_inbox_depth", "Events pushed and not yet bundled into messages."),
-            ("relay_queue_depth", "Messages waiting in the delivery queue."),
-            ("relay_retries_waiting", "Events parked in the retry schedule."),
-            ("relay_dead_letters", "Events in the dead-letter store."),
-        )
-        for (name, doc), value in zip(names, values, strict=True):
-            yield GaugeMetricFamily(name, doc, value=value)
-
-
-def start_metrics_server(port: int) -> None:
-    """Serve /metrics on `port` (all interfaces), or nothing when port is 0."""
+def start_metrics_server(port: int, *collectors: Collector) -> None:
+    """Serve /metrics on `port` (all interfaces) with `collectors` besides the relay's own
+    metrics, or nothing when port is 0."""
     if port <= 0:
         return
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -88,7 +58,8 @@ def start_metrics_server(port: int) -> None:
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry = REGISTRY
-    registry.register(StateCollector())
+    for collector in collectors:
+        registry.register(collector)
     try:
         start_http_server(port, registry=registry)
     except OSError as exc:  # a busy port must not stop deliveries

@@ -7,27 +7,36 @@ e-mail addresses) are masked, and Celery task arguments (which hold whole events
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import sentry_sdk
 from sentry_sdk.integrations.celery import CeleryIntegration
 
-from worker.observe.masking import mask
-from worker.stores.deadletters import DeadLetter
+from worker.observe.masking import mask, mask_text
 
 FILTERED = "[Filtered]"
 _PERSONAL_KEYS = {"recipient", "from", "subject", "sender", "sender_id"}
 _SECRET_KEYS = {"authorization", "token", "secret", "client_secret", "password", "x-hub-signature"}
-# E.164-like numbers and e-mail addresses anywhere in free text.
-_PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 
 
-def mask_text(text: str) -> str:
-    """Mask phone numbers and e-mail addresses inside free text."""
-    return _EMAIL.sub(lambda m: mask(m.group()), _PHONE.sub(lambda m: mask(m.group()), text))
+class Letter(Protocol):
+    """What Sentry is told of a dead letter (`worker.stores.deadletters.DeadLetter` is one)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def event_id(self) -> str | None: ...
+    @property
+    def target(self) -> str | None: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def status_code(self) -> int | None: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def error(self) -> str: ...
 
 
 class Scrubber:
@@ -77,7 +86,7 @@ def init_sentry(dsn: str | None, secrets: Iterable[str]) -> bool:
     return True
 
 
-def report_dead_letter(letter: DeadLetter) -> None:
+def report_dead_letter(letter: Letter) -> None:
     """One Sentry event per dead letter, grouped by target and reason (no-op without Sentry)."""
     if not sentry_sdk.is_initialized():
         return

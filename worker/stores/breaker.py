@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import redis
 
+from worker.settings import get_settings
 from worker.stores.connection import get_redis, key, text_of
 
 # KEYS[1]: the target's state hash. ARGV: now, threshold, base cool-down, max cool-down.
@@ -69,6 +70,15 @@ class CircuitBreaker:
         # target -> (open_until, failures, read_at): this worker's recent view of the state
         self._view: dict[str, tuple[float, int, float]] = {}
 
+    @classmethod
+    def from_settings(cls, client: redis.Redis | None = None) -> CircuitBreaker:
+        """The breaker every worker shares, with RELAY_BREAKER_* as its policy."""
+        settings = get_settings()
+        policy = BreakerPolicy(
+            settings.breaker_threshold, settings.breaker_cooldown, settings.breaker_max_cooldown
+        )
+        return cls(policy, client)
+
     def _key(self, target: str) -> str:
         return key("breaker", target)
 
@@ -90,8 +100,9 @@ class CircuitBreaker:
         until, _ = self._state(target, now)
         return until or None
 
-    def blocked_until(self, target: str, now: float | None = None) -> float | None:
-        """None if a request may go out now (closed, or this caller won the probe)."""
+    def acquire(self, target: str, now: float | None = None) -> float | None:
+        """Ask to send to `target` now: None when granted (the circuit is closed, or this
+        caller takes the one probe of a cool-down that ended), else until when to wait."""
         now = time.time() if now is None else now
         until, _ = self._state(target, now)
         if until == 0.0:

@@ -1,4 +1,4 @@
-"""The Redis client the relay's own state uses (retry schedule, dead letters, counters)."""
+"""The Redis client the relay's own state uses, and the names of its keys."""
 
 from __future__ import annotations
 
@@ -37,6 +37,13 @@ def get_redis(url: str | None = None) -> redis.Redis:
 def key(*parts: str) -> str:
     """A Redis key under the relay's prefix, e.g. key("dlq") -> "relay:dlq"."""
     return ":".join((get_settings().key_prefix, *parts))
+
+
+def scan_match(*parts: str) -> str:
+    """A SCAN MATCH pattern for every key that starts with key(*parts), taken literally even
+    when the prefix or a part holds a glob character (* ? [ ] or \\)."""
+    literal = key(*parts)
+    return "".join("\\" + c if c in "*?[]\\" else c for c in literal) + "*"
 
 
 def text_of(value: object) -> str:

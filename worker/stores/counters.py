@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from worker.stores.connection import get_redis, key, text_of
+from worker.stores.connection import get_redis, key, scan_match, text_of
 
 # Outcomes that end an event's story; "retried" and "deferred" are chapters, not endings.
 FINAL_OUTCOMES = ("delivered", "skipped", "duplicate", "stale")
@@ -36,7 +36,7 @@ class Counters:
         """{target: {outcome: count}} for every target that has counted anything."""
         prefix = key("stats", "")
         result: dict[str, dict[str, int]] = {}
-        for name in self.redis.scan_iter(match=prefix + "*", count=500):
+        for name in self.redis.scan_iter(match=scan_match("stats", ""), count=500):
             values = self.redis.hgetall(name)
             result[text_of(name)[len(prefix) :]] = {text_of(k): int(v) for k, v in values.items()}
         return result

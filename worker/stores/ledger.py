@@ -6,7 +6,8 @@
 - Per target and message id, the newest status sent is remembered; an older one arriving later
   is stale: skipped and counted, never posted over the newer one.
 
-`Admission` does both for a whole batch in one round trip; `EventLedger` marks and reads.
+`EventLedger.admit` does both for a whole bundle in one round trip; `done` and `forget` end a
+claim.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import redis
 
 from tasks.events import Event
 from worker.settings import get_settings
-from worker.stores.connection import get_redis, key, text_of
+from worker.stores.connection import get_redis, key
 
 # Order of statuses for one message: failed/undelivered are final.
 RANK = {"sent": 0, "delivered": 1, "read": 2, "failed": 3, "undelivered": 3}
@@ -61,7 +62,7 @@ return fresh
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One event of a batch to admit: claim `event_id` for envelope `owner` for `hold` seconds
+    """One event of a bundle to admit: claim `event_id` for envelope `owner` for `hold` seconds
     (`mode` claim; force for a replay; held when the envelope already holds it) and, given the
     `event`, check the status order of its message ids."""
 
@@ -73,53 +74,45 @@ class Entry:
     event: Event | None = None
 
 
-class Admission:
-    """Claims and status order for a whole batch in one round trip."""
+def event_key(target: str, event_id: str) -> str:
+    """The key of an event_id's claim (pending:<envelope id>, or done)."""
+    return key("event", target, event_id)
+
+
+class EventLedger:
+    """Claims event ids and orders statuses (`admit`), then marks them done or forgets them."""
 
     def __init__(self, client: redis.Redis | None = None) -> None:
         self.redis = client or get_redis()
-        self._script = self.redis.register_script(_CLAIM_AND_ADMIT)
+        self._admit = self.redis.register_script(_CLAIM_AND_ADMIT)
 
-    def run(self, entries: list[Entry]) -> list[tuple[bool, list[str]]]:
+    def admit(self, entries: list[Entry]) -> list[tuple[bool, list[str]]]:
         """Per entry: whether its claim is this envelope's, and its fresh message ids."""
         window = get_settings().dedup_window
         status_ttl = max(int(window), 1)
         pipe = self.redis.pipeline(transaction=False)
         for e in entries:
             ids = e.event.message_ids if e.event else ()
-            keys = [key("event", e.target, e.event_id)]
+            keys = [event_key(e.target, e.event_id)]
             keys += [key("msg", e.target, mid) for mid in ids]
             args: list[str | int] = [e.mode, f"pending:{e.owner}", int(max(window, e.hold)) or 1]
             args += [e.event.occurred_ms, RANK[e.event.status]] if e.event else [0, 0]
-            self._script(keys=keys, args=[*args, status_ttl], client=pipe)
+            self._admit(keys=keys, args=[*args, status_ttl], client=pipe)
         out: list[tuple[bool, list[str]]] = []
         for e, reply in zip(entries, pipe.execute(), strict=True):
             ids = e.event.message_ids if e.event else ()
             out.append((bool(int(reply[0])), [ids[int(i) - 1] for i in reply[1:]]))
         return out
 
-
-class EventLedger:
-    """Marks event ids done (remembered for RELAY_DEDUP_WINDOW) or forgotten."""
-
-    def __init__(self, client: redis.Redis | None = None) -> None:
-        self.redis = client or get_redis()
-
-    def _key(self, target: str, event_id: str) -> str:
-        return key("event", target, event_id)
-
     def done(self, target: str, event_id: str, pipe: redis.Redis | None = None) -> None:
         """Mark the event delivered, or queue that on `pipe` to go with other writes."""
         client = pipe or self.redis
         window = int(get_settings().dedup_window)
         if window > 0:
-            client.set(self._key(target, event_id), "done", ex=window)
+            client.set(event_key(target, event_id), "done", ex=window)
         else:
-            client.delete(self._key(target, event_id))
+            client.delete(event_key(target, event_id))
 
     def forget(self, target: str, event_id: str, pipe: redis.Redis | None = None) -> None:
-        (pipe or self.redis).delete(self._key(target, event_id))
-
-    def state(self, target: str, event_id: str) -> str | None:
-        value = self.redis.get(self._key(target, event_id))
-        return text_of(value) if value is not None else None
+        """Drop the claim: nothing more will be sent for the event, a resend may go through."""
+        (pipe or self.redis).delete(event_key(target, event_id))

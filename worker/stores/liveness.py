@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any
 
-from worker.stores.connection import get_redis, key, text_of
+from worker.stores.connection import get_redis, key, scan_match, text_of
 
 HEARTBEAT_EVERY = 5.0
 HEARTBEAT_TTL = 30
@@ -64,7 +64,7 @@ class Heartbeat:
 def workers() -> list[dict[str, Any]]:
     """Every worker whose heartbeat is fresh."""
     client = get_redis()
-    names = list(client.scan_iter(match=key("workers", "*"), count=500))
+    names = list(client.scan_iter(match=scan_match("workers", ""), count=500))
     found = []
     for raw in client.mget(names) if names else []:
         if raw:

@@ -12,10 +12,11 @@ from typing import Any
 
 import redis
 
+from worker.stores.breaker import CircuitBreaker
 from worker.stores.retries import RetrySchedule
 
 log = logging.getLogger("relay.pump")
-BATCH = 500
+CLAIM_LIMIT = 500  # due entries claimed per round trip; a full claim means: look again at once
 
 
 class RetryPump:
@@ -49,7 +50,7 @@ class RetryPump:
     def pump_once(self, now: float | None = None) -> int:
         """Re-queue what is due; return how many envelopes moved."""
         now = time.time() if now is None else now
-        members = self.schedule.claim_due(now, BATCH, self.lease)
+        members = self.schedule.claim_due(now, CLAIM_LIMIT, self.lease)
         if not members:
             return 0
         envelopes = [json.loads(member) for member in members]
@@ -73,21 +74,13 @@ class RetryPump:
             except Exception:  # keep pumping: a stopped pump would strand every parked retry
                 log.exception("retry pump failed; trying again")
                 moved = 0
-            if moved < BATCH:
+            if moved < CLAIM_LIMIT:
                 self._stop.wait(self.interval)
 
 
 def spare_open_circuits() -> Callable[[dict[str, Any], float], float | None]:
     """A `hold` for the pump: events of a target whose circuit is open wait until it closes."""
-    from worker.settings import get_settings
-    from worker.stores.breaker import BreakerPolicy, CircuitBreaker
-
-    settings = get_settings()
-    breaker = CircuitBreaker(
-        BreakerPolicy(
-            settings.breaker_threshold, settings.breaker_cooldown, settings.breaker_max_cooldown
-        )
-    )
+    breaker = CircuitBreaker.from_settings()
 
     last_probe: dict[str, float] = {}
 

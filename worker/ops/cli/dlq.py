@@ -82,7 +82,11 @@ def show(letter_id: str, as_json: bool) -> None:
 @click.option("--target", help="With --all: only this target's dead letters.")
 def replay(letter_ids: tuple[str, ...], all_: bool, target: str | None) -> None:
     """Queue dead letters again, as new events (attempts and age start afresh)."""
-    from worker.intake.publish import publish_envelopes
+    from worker.celery import app
+    from worker.intake.publish import Publisher
+    from worker.settings import get_settings
+
+    publisher = Publisher(app, get_settings().bundle_size)
 
     store = DeadLetterStore()
     letters = _select(store, letter_ids, all_, target)
@@ -101,7 +105,7 @@ def replay(letter_ids: tuple[str, ...], all_: bool, target: str | None) -> None:
     ) as bar:
         for start in range(0, len(replayable), 500):
             chunk = replayable[start : start + 500]
-            publish_envelopes(Envelope(d.event, replayed=True).to_dict() for d in chunk)
+            publisher.publish(Envelope(d.event, replayed=True).to_dict() for d in chunk)
             store.remove([d.id for d in chunk])
             bar.update(len(chunk))
     click.echo(f"replayed {len(replayable)} dead letter(s)")

@@ -15,7 +15,7 @@ import redis
 from worker.config import ConfigError, load_config
 from worker.ops.cli.dlq import dlq
 from worker.ops.cli.retries import retries
-from worker.settings import get_settings
+from worker.settings import get_settings, safe_url
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,7 +39,7 @@ def push(source: IO[str]) -> None:
     A line that is not JSON is reported with its line number and stored as a dead letter
     (reason `invalid`). Exit status: 0 all lines queued, 1 some were not, 2 usage error.
     """
-    from worker.intake.lines import push_lines
+    from worker.intake.push import push_lines
 
     try:
         with _progress(source, "pushing") as advance:
@@ -162,11 +162,7 @@ def dev(duration: float | None) -> None:
 
 def _safe_url() -> str:
     """REDIS_URL without its password."""
-    url = get_settings().redis_url
-    if "@" in url:
-        scheme, _, rest = url.partition("://")
-        return f"{scheme}://***@{rest.rpartition('@')[2]}"
-    return url
+    return safe_url(get_settings().redis_url)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,96 @@
+"""Admission: translate each routed event, then claim its event_id and check the status order
+of its message ids, for a whole bundle in one round trip. What is left to send is a `Job`.
+
+Copies of an event already claimed are duplicates, statuses a target has no use for are
+skipped, and ones a newer status has overtaken are stale: each is settled here, unsent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tasks.envelope import Envelope
+from tasks.events import Event
+from tasks.outbound import NotDeliverable, OutboundRequest, Skip
+from tasks.targets import TARGET_KINDS
+from worker.config import Target
+from worker.delivery.sending import Job
+from worker.delivery.settle import BundleProgress, Settler
+from worker.delivery.settlement import Settlement
+from worker.stores.ledger import Entry, EventLedger
+
+Routed = tuple[Envelope, Event, Target]
+Plan = list[OutboundRequest] | Skip
+# A claim outlives the event's last possible retry by this much.
+CLAIM_MARGIN = 3600.0
+
+
+def translate(event: Event, target: Target) -> Plan:
+    """The requests that deliver `event` to `target` (pure), or why it is skipped."""
+    return TARGET_KINDS[target.kind].translate(event, target.options)
+
+
+class Admitter:
+    """Turns routed events into jobs; settles on the spot those that need no request."""
+
+    def __init__(self, ledger: EventLedger, settler: Settler) -> None:
+        self.ledger = ledger
+        self.settler = settler
+
+    def admit(self, routed: dict[int, Routed], progress: BundleProgress) -> dict[int, Job]:
+        """The jobs to send, by position in the bundle."""
+        plans = self._translate_all(routed, progress)
+        answers = self.ledger.admit([_entry(routed[i], plans[i]) for i in plans])
+        jobs: dict[int, Job] = {}
+        for i, (taken, fresh) in zip(plans, answers, strict=True):
+            outcome = self._admitted(routed[i], plans[i], taken, fresh, progress)
+            if isinstance(outcome, Job):
+                jobs[i] = outcome
+            else:
+                progress.settled[i] = outcome
+        return jobs
+
+    def _translate_all(
+        self, routed: dict[int, Routed], progress: BundleProgress
+    ) -> dict[int, Plan]:
+        plans: dict[int, Plan] = {}
+        for i, (envelope, event, target) in routed.items():
+            try:
+                plans[i] = translate(event, target)
+            except NotDeliverable as exc:
+                message = f"{exc} (target {target.name!r} is a {target.kind} target)"
+                progress.settled[i] = self.settler.dead(envelope, "invalid", message, target.name)
+        return plans
+
+    def _admitted(
+        self, routed: Routed, plan: Plan, taken: bool, fresh: list[str], progress: BundleProgress
+    ) -> Job | Settlement:
+        """What the ledger's answer makes of one event: a job, or its settlement."""
+        envelope, event, target = routed
+        done = progress.writes.done
+        if not taken:
+            self.settler.count(target.name, "duplicate")
+            return Settlement("done", f"duplicate of event {event.event_id} (posted once)")
+        envelope.claimed = True
+        if isinstance(plan, Skip):
+            done.append((target.name, event.event_id, "skipped"))
+            return Settlement("done", f"skipped: {plan.reason}")
+        if not fresh:
+            done.append((target.name, event.event_id, "stale"))
+            return Settlement("done", "stale: a newer status was already sent")
+        if len(fresh) < len(event.message_ids):  # some message ids heard of a newer status
+            event = replace(event, message_ids=tuple(fresh))
+            narrowed = translate(event, target)
+            assert not isinstance(narrowed, Skip)  # the status is the same: it was not skipped
+            return Job(envelope.narrowed(fresh), event, target, narrowed)
+        return Job(envelope, event, target, plan)
+
+
+def _entry(routed: Routed, plan: Plan) -> Entry:
+    """The ledger entry of one event: claim it (force for a replay; held when the envelope
+    holds the claim already) and, unless skipped, order its message ids' statuses."""
+    envelope, event, target = routed
+    mode = "held" if envelope.claimed else "force" if envelope.replayed else "claim"
+    hold = target.retry.max_age + CLAIM_MARGIN
+    ordered = None if isinstance(plan, Skip) else event  # a skipped status orders nothing
+    return Entry(target.name, event.event_id, envelope.id, hold, mode, ordered)

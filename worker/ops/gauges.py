@@ -1,0 +1,41 @@
+"""Prometheus gauges read from Redis at scrape time: inbox, queue, retries waiting, dead letters."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from worker.intake.inbox import Inbox
+from worker.ops.status import queue_depth
+from worker.stores.deadletters import DeadLetterStore
+from worker.stores.retries import RetrySchedule
+
+log = logging.getLogger("relay.metrics")
+
+_GAUGES = (
+    ("relay_inbox_depth", "Events pushed and not yet bundled into messages."),
+    ("relay_queue_depth", "Messages waiting in the delivery queue."),
+    ("relay_retries_waiting", "Events parked in the retry schedule."),
+    ("relay_dead_letters", "Events in the dead-letter store."),
+)
+
+
+class StateCollector(Collector):
+    """The relay's shared state as gauges, so any worker's /metrics shows the whole fleet's."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            values = (
+                Inbox().depth(),
+                queue_depth(),
+                RetrySchedule().count(),
+                DeadLetterStore().count(),
+            )
+        except Exception as exc:  # a scrape must not fail because Redis blinked
+            log.warning("metrics: cannot read Redis state: %s", exc)
+            return
+        for (name, doc), value in zip(_GAUGES, values, strict=True):
+            yield GaugeMetricFamily(name, doc, value=value)
