@@ -30,14 +30,17 @@ test-unit: $(STAMP)
 test-integration: $(STAMP)
 	$(BIN)/pytest --ignore=tests/tasks --ignore=tests/config
 
+## ruff, mypy strict, and the house rules: no import cycle, imports that point the architecture's
+## way, no function over 40 lines, no module over 300 (tools/check_structure.py).
 lint: $(STAMP)
-	$(BIN)/ruff check worker tasks tests bench
-	$(BIN)/ruff format --check worker tasks tests bench
+	$(BIN)/ruff check worker tasks tests bench tools
+	$(BIN)/ruff format --check worker tasks tests bench tools
 	$(BIN)/mypy
+	$(BIN)/python tools/check_structure.py
 
 format: $(STAMP)
-	$(BIN)/ruff format worker tasks tests
-	$(BIN)/ruff check --fix worker tasks tests
+	$(BIN)/ruff format worker tasks tests bench tools
+	$(BIN)/ruff check --fix worker tasks tests bench tools
 
 ## Measure the relay beside this machine's ceilings (issue 5): BENCH_EVENTS=N, BENCH_ARGS="--parked 100000".
 bench: $(STAMP)
