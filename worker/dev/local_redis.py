@@ -39,15 +39,19 @@ def free_port() -> int:
 class LocalRedis:
     """A redis-server child process on 127.0.0.1, in its own directory, stopped on `stop()`."""
 
-    def __init__(self, port: int | None = None, appendonly: bool = False) -> None:
+    def __init__(
+        self, port: int | None = None, appendonly: bool = False, password: str | None = None
+    ) -> None:
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.password = password
         self.dir = tempfile.mkdtemp(prefix="relay-redis-")
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> LocalRedis:
         args = [
@@ -68,13 +72,14 @@ class LocalRedis:
             "noeviction",
             "--loglevel",
             "warning",
+            *(["--requirepass", self.password] if self.password else []),
         ]
         with open(os.path.join(self.dir, "redis.log"), "wb") as log:  # the child keeps its fd
             self.process = subprocess.Popen(
                 args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         deadline = time.monotonic() + timeout
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        client = redis.Redis(port=self.port, password=self.password, socket_connect_timeout=0.5)
         try:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
