@@ -9,6 +9,28 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 HISTORY_LIMIT = 20  # attempts remembered per event: enough to read a story, bounded in size
+FORMAT = 1
+"""The version of the envelope's stored forms (Celery messages, parked retries), written in
+each as "v". A release that changes them raises it; a worker that meets a newer one leaves
+the item for a worker that knows it (`NewerFormat`), so old and new workers can run side by
+side during a rolling upgrade."""
+
+
+class NewerFormat(ValueError):
+    """An item written by a newer relay, in a format this worker does not know."""
+
+    def __init__(self, version: object) -> None:
+        self.version = version
+        super().__init__(f"written in format v{version}; this worker knows up to v{FORMAT}")
+
+
+def is_newer(data: Any) -> bool:
+    """Whether a stored item (a dict) says it is in a format newer than this worker knows."""
+    if not isinstance(data, dict):
+        return False
+    version = data.get("v", FORMAT)
+    return not isinstance(version, int) or isinstance(version, bool) or version > FORMAT
+
 
 # The keys of an attempt the pipeline records, in order. The compact form stores such an entry
 # as a bare list of its values; any other entry stays a dict.
@@ -32,12 +54,12 @@ class Envelope:
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"v": FORMAT, **asdict(self)}
 
     def to_message(self) -> dict[str, Any]:
         """`to_dict` without the deep copy, for an envelope serialized at once and never used
         again (the bundler's fresh ones: dataclasses.asdict was 6% of a worker's CPU)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {"v": FORMAT, **{f.name: getattr(self, f.name) for f in fields(self)}}
 
     def to_compact(self) -> dict[str, Any]:
         """The same envelope in fewer bytes, for the retry schedule (100,000 may wait there).
@@ -47,7 +69,8 @@ class Envelope:
         come back exactly as received, and the retry pump reads its target there.
         `from_dict` reads this form and `to_dict`'s alike."""
         names = _COMPACT_FORM
-        data: dict[str, Any] = {names["id"]: self.id, names["first_seen"]: self.first_seen}
+        data: dict[str, Any] = {"v": FORMAT, names["id"]: self.id}
+        data[names["first_seen"]] = self.first_seen
         if self.attempts:
             data[names["attempts"]] = self.attempts
         if self.history:
@@ -57,9 +80,12 @@ class Envelope:
 
     @classmethod
     def from_dict(cls, data: Any) -> Envelope:
-        """Rebuild an envelope from `to_dict`'s form or `to_compact`'s; anything that is not
-        an envelope is treated as a bare event."""
+        """Rebuild an envelope from `to_dict`'s form or `to_compact`'s (an envelope without
+        "v" is of format 1); anything that is not an envelope is treated as a bare event.
+        Raises `NewerFormat` for an envelope of a newer format."""
         if isinstance(data, dict) and "event" in data:
+            if is_newer(data):
+                raise NewerFormat(data.get("v"))
             for names in (_LONG_FORM, _COMPACT_FORM):
                 if names["first_seen"] in data:
                     try:

@@ -205,15 +205,8 @@ def test_an_unexpected_worker_error_reaches_sentry_without_the_message_body(
     relay.env["SENTRY_DSN"] = standin.dsn
     try:
         relay.start_worker()
-        from worker.celery import app
-
         # when a malformed task message (not made by the relay) arrives
-        app.send_task(
-            "relay.deliver",
-            args=[],
-            kwargs={"recipient": RECIPIENT},
-            queue=relay.env["RELAY_QUEUE"],
-        )
+        relay.send_task("relay.deliver", recipient=RECIPIENT)
         wait_for(lambda: len(standin.events()) >= 1, 30, "the Sentry event")
 
         # then Sentry hears of the exception, without the message's content

@@ -27,7 +27,7 @@ def test_event_ledger_claims_once_and_remembers_done_for_the_window(
     assert not claim("sf", "evt-1", "env-b")
     assert claim("md", "evt-1", "env-c")
     ledger.mark("sf", "evt-1", ["m1"], None)
-    assert redis_client.hgetall(event_key("sf", "evt-1")) == {"m1": "d"}
+    assert redis_client.hgetall(event_key("sf", "evt-1")) == {"m:m1": "d", "v": "1"}
     assert not claim("sf", "evt-1", "env-a")
     ttl = redis_client.ttl(f"{prefix}:event:sf:evt-1")
     assert 0 < ttl <= 300

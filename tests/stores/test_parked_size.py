@@ -109,7 +109,7 @@ def test_compact_form_keeps_the_event_verbatim_where_the_pump_reads_it() -> None
 
 def test_compact_form_leaves_out_defaults_and_packs_recorded_attempts() -> None:
     fresh = Envelope(sample_event(), first_seen=T, id="e1").to_compact()
-    assert set(fresh) == {"i", "f", "event"}
+    assert set(fresh) == {"v", "i", "f", "event"}
     retried = Envelope(sample_event(), 1, T, "e1", [attempt(1)]).to_compact()
     assert retried["h"] == [[T + 1, 1, "messages", 503, None, 0.0123, "retry"]]
     assert retried["a"] == 1

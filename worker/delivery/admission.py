@@ -7,6 +7,7 @@ skipped, and ones a newer status has overtaken are stale: each is settled here, 
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from tasks.envelope import Envelope
@@ -23,6 +24,7 @@ Routed = tuple[Envelope, Event, Target]
 Plan = list[OutboundRequest] | Skip
 # A claim outlives the event's last possible retry by this much.
 CLAIM_MARGIN = 3600.0
+NEWER_PAUSE = 30.0  # seconds an event whose claims a newer relay wrote is put off
 
 
 def translate(event: Event, target: Target) -> Plan:
@@ -71,6 +73,10 @@ class Admitter:
         """What the ledger's answer makes of one event: a job, or its settlement."""
         envelope, event, target = routed
         done = progress.writes.done
+        if answer.newer:  # a newer relay holds this event's claims: leave it to one of those
+            job = Job(envelope, event, target, [])
+            why = "its claims are in a newer relay's format; left for a worker that knows it"
+            return self.settler.defer(job, time.time() + NEWER_PAUSE, why, progress.writes)
         if answer.duplicate:
             self.settler.count(target.name, "duplicate")
             return Settlement("done", f"duplicate of event {event.event_id} (posted once)")

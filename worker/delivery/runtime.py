@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import redis
 from celery.exceptions import Reject
 
-from tasks.envelope import Envelope
+from tasks.envelope import Envelope, NewerFormat
 from worker.config import load_config
 from worker.delivery.pipeline import Pipeline
 from worker.delivery.settle import field_of
@@ -19,6 +20,7 @@ from worker.settings import get_settings
 from worker.stores.deadletters import Reason
 
 log = logging.getLogger("relay.task")
+LEAVE_PAUSE = 1.0  # seconds before a message of a newer format goes back to the queue
 _lock = threading.Lock()
 _pipeline: Pipeline | None = None
 
@@ -41,6 +43,12 @@ def run_bundle(envelopes: list[Any]) -> Settlement:
     """
     try:
         return summarize(_process([Envelope.from_dict(e) for e in envelopes]))
+    except NewerFormat as exc:
+        # A newer worker wrote this message (a rolling upgrade): hand it back for one that
+        # knows its format, after a pause so that this worker does not take it straight back.
+        log.warning("a message %s: handed back for a newer worker", exc)
+        time.sleep(LEAVE_PAUSE)
+        raise Reject(f"newer format: {exc}", requeue=True) from None
     except redis.RedisError as exc:
         log.warning(
             "Redis error while settling (%s: %s); message requeued", type(exc).__name__, exc

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from itertools import islice
 from typing import Any
 
-from tasks.envelope import Envelope
+from tasks.envelope import Envelope, NewerFormat
 
 DELIVER = "relay.deliver"
 """The task that delivers one envelope."""
@@ -53,7 +53,10 @@ class Publisher:
 
 def describe(envelope: dict[str, Any]) -> str:
     """A short label for Flower and logs: never the event itself (it names a person)."""
-    parsed = Envelope.from_dict(envelope)  # the long form, or the retry schedule's compact one
+    try:  # the long form, or the retry schedule's compact one
+        parsed = Envelope.from_dict(envelope)
+    except NewerFormat as exc:
+        return f"(an envelope {exc})"
     event, attempt = parsed.event, parsed.attempts + 1
     if not isinstance(event, dict):
         return f"(not an event object) attempt {attempt}"

@@ -14,6 +14,7 @@ from worker.stores.counters import Counters
 from worker.stores.deadletters import DeadLetterStore
 from worker.stores.retries import RetrySchedule
 
+NEWER = "(newer format)"  # what a newer relay version parked or dead-lettered, by count only
 # kombu's Redis transport keeps priority levels in sibling lists named queue + sep + level.
 _PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
@@ -40,7 +41,7 @@ def collect_status() -> dict[str, Any]:
     inbox = Inbox(client).depth()
     retries: Counter[str] = Counter()
     for envelope, _ in RetrySchedule(client).iter():
-        event = envelope.event
+        event = envelope.event if envelope is not None else {"target": NEWER}
         retries[str(event.get("target", "-")) if isinstance(event, dict) else "-"] += 1
     dead: Counter[str] = Counter(str(d.target or "-") for d in DeadLetterStore(client).iter())
     return {

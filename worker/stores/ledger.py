@@ -3,7 +3,8 @@
 The unit is one message id of one event: a Salesforce failure is delivered, retried and
 dead-lettered message id by message id, so a claim is too.
 
-- Claims: a hash per event (`event:<target>:<event_id>`), one field per message id, holding
+- Claims: a hash per event (`event:<target>:<event_id>`), one field per message id
+  (`m:<id>`, beside the format version `v`), holding
   `p:<envelope id>` while an envelope works on it and `d` once it was delivered (kept
   RELAY_DEDUP_WINDOW seconds). A message id that is done, or that another envelope holds, is
   not posted (a duplicate); one that ended as a dead letter is forgotten, so a replay or a
@@ -29,10 +30,18 @@ from worker.stores.connection import get_redis, key
 
 # Order of statuses for one message: failed/undelivered are final.
 RANK = {"sent": 0, "delivered": 1, "read": 2, "failed": 3, "undelivered": 3}
+FORMAT = 1
+"""The version of the claims and order hashes, kept in each as field "v". A worker that meets a
+newer one leaves the event for a worker that knows it (`Admitted.newer`)."""
 
-# Whether a status (occ, rank) is older than the one delivered (o, r): after a final status
-# only that same status is not stale.
-_STALE = """
+# Shared by both scripts (FORMAT is substituted). Claims fields are "m:" + message id, so that
+# no message id can be taken for "v". `stale`: whether a status (occ, rank) is older than the
+# one delivered (o, r); after a final status only that same status is not stale.
+_COMMON = """
+local FORMAT = @FORMAT@
+local function newer(k)
+  return tonumber(redis.call('HGET', k, 'v') or FORMAT) > FORMAT
+end
 local function stale(k, occ, rank)
   local seen = redis.call('HMGET', k, 'o', 'r')
   local o, r = tonumber(seen[1]), tonumber(seen[2])
@@ -40,32 +49,36 @@ local function stale(k, occ, rank)
   if r == 3 then return not (o == occ and r == rank) end
   return occ < o or (occ == o and rank < r)
 end
-"""
+""".replace("@FORMAT@", str(FORMAT))
 
 # KEYS[1]: the event's claims; KEYS[2..]: the order keys of its message ids.
 # ARGV: owner, claim ttl, occurred_ms, rank, order (1: check the status order), message ids.
-# Returns {positions claimed for this owner, positions of stale ids}; the others are done or
-# held by another envelope.
+# Returns {positions claimed for this owner, positions of stale ids, 1 if a newer format was
+# met (then nothing is claimed)}; the other ids are done or held by another envelope.
 _ADMIT = (
-    _STALE
+    _COMMON
     + """
 local mine, ttl, occ, rank = 'p:' .. ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+for i = 1, #KEYS do
+  if newer(KEYS[i]) then return {{}, {}, 1} end
+end
 local fresh, old = {}, {}
 for i = 6, #ARGV do
-  local held = redis.call('HGET', KEYS[1], ARGV[i])
+  local held = redis.call('HGET', KEYS[1], 'm:' .. ARGV[i])
   if not held or held == mine then
     if ARGV[5] == '1' and stale(KEYS[i - 4], occ, rank) then
       table.insert(old, i - 5)
     else
-      redis.call('HSET', KEYS[1], ARGV[i], mine)
+      redis.call('HSET', KEYS[1], 'm:' .. ARGV[i], mine)
       table.insert(fresh, i - 5)
     end
   end
 end
-if #fresh > 0 and redis.call('TTL', KEYS[1]) < tonumber(ttl) then
-  redis.call('EXPIRE', KEYS[1], ttl)
+if #fresh > 0 then
+  redis.call('HSETNX', KEYS[1], 'v', FORMAT)
+  if redis.call('TTL', KEYS[1]) < tonumber(ttl) then redis.call('EXPIRE', KEYS[1], ttl) end
 end
-return {fresh, old}
+return {fresh, old, 0}
 """
 )
 
@@ -73,23 +86,24 @@ return {fresh, old}
 # order mark), message ids. Marks the ids done and, for a delivered status, remembers it as the
 # newest unless a newer one was delivered meanwhile.
 _MARK = (
-    _STALE
+    _COMMON
     + """
 local window, occ, rank = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 for i = 5, #ARGV do
   if window > 0 then
-    redis.call('HSET', KEYS[1], ARGV[i], 'd')
+    redis.call('HSET', KEYS[1], 'm:' .. ARGV[i], 'd')
   else
-    redis.call('HDEL', KEYS[1], ARGV[i])
+    redis.call('HDEL', KEYS[1], 'm:' .. ARGV[i])
   end
   local k = KEYS[i - 3]
   if ARGV[4] == '1' and not stale(k, occ, rank) then
-    redis.call('HSET', k, 'o', occ, 'r', rank)
+    redis.call('HSET', k, 'o', occ, 'r', rank, 'v', FORMAT)
     redis.call('EXPIRE', k, math.max(window, 1))
   end
 end
-if window > 0 and redis.call('TTL', KEYS[1]) < window then
-  redis.call('EXPIRE', KEYS[1], window)
+if window > 0 then
+  redis.call('HSETNX', KEYS[1], 'v', FORMAT)
+  if redis.call('TTL', KEYS[1]) < window then redis.call('EXPIRE', KEYS[1], window) end
 end
 return 1
 """
@@ -112,15 +126,17 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class Admitted:
-    """The ledger's answer for one entry: ids to send, ids a newer status overtook."""
+    """The ledger's answer for one entry: ids to send, ids a newer status overtook, and
+    whether a newer relay's format was met (then nothing was claimed)."""
 
     fresh: list[str]
     stale: list[str]
+    newer: bool = False
 
     @property
     def duplicate(self) -> bool:
         """Every id was delivered already or is in another envelope's hands."""
-        return not self.fresh and not self.stale
+        return not self.fresh and not self.stale and not self.newer
 
 
 def event_key(target: str, event_id: str) -> str:
@@ -151,9 +167,10 @@ class EventLedger:
             args: list[str | int] = [e.owner, ttl, e.occurred_ms, rank, order, *e.message_ids]
             self._admit(keys=_keys(e.target, e.event_id, e.message_ids), args=args, client=pipe)
         out = []
-        for e, (fresh, stale) in zip(entries, pipe.execute(), strict=True):
+        for e, (fresh, stale, newer) in zip(entries, pipe.execute(), strict=True):
             ids = e.message_ids
-            out.append(Admitted([ids[int(i) - 1] for i in fresh], [ids[int(i) - 1] for i in stale]))
+            picked = [ids[int(i) - 1] for i in fresh], [ids[int(i) - 1] for i in stale]
+            out.append(Admitted(*picked, newer=bool(int(newer))))
         return out
 
     def mark(
@@ -175,4 +192,4 @@ class EventLedger:
         self, target: str, event_id: str, mids: Sequence[str], pipe: redis.Redis | None = None
     ) -> None:
         """Drop the claims: nothing more will be sent for these ids, a replay may claim them."""
-        (pipe or self.redis).hdel(event_key(target, event_id), *mids)
+        (pipe or self.redis).hdel(event_key(target, event_id), *(f"m:{mid}" for mid in mids))

@@ -87,9 +87,15 @@ def replay(letter_ids: tuple[str, ...], all_: bool, target: str | None) -> None:
 
     store = DeadLetterStore()
     letters = _select(store, letter_ids, all_, target)
-    replayable = [d for d in letters if isinstance(d.event, dict)]
+    replayable = [d for d in letters if isinstance(d.event, dict) and not d.newer]
     for d in letters:
-        if not isinstance(d.event, dict):
+        if d.newer:
+            click.echo(
+                f"{d.id}: written by a newer relay version (format v{d.v}); replay it with "
+                "that version",
+                err=True,
+            )
+        elif not isinstance(d.event, dict):
             click.echo(
                 f"{d.id}: not replayable (the line was not a JSON object); purge it "
                 "or push a corrected line",

@@ -38,7 +38,8 @@ def _record(envelope: Envelope, due: float) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of full records.")
 def list_(target: str | None, as_json: bool) -> None:
     """List parked events, soonest first (recipients masked unless --json)."""
-    records = [_record(e, due) for e, due in sorted(RetrySchedule().iter(), key=lambda x: x[1])]
+    parked = [(e, due) for e, due in RetrySchedule().iter() if e is not None]
+    records = [_record(e, due) for e, due in sorted(parked, key=lambda x: x[1])]
     records = [r for r in records if target is None or r["target"] == target]
     if as_json:
         click.echo(json_text(records))
@@ -66,7 +67,7 @@ def list_(target: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the full record as JSON.")
 def show(envelope_id: str, as_json: bool) -> None:
     """Show one parked event and every attempt made so far."""
-    found = [_record(e, due) for e, due in RetrySchedule().iter() if e.id == envelope_id]
+    found = [_record(e, due) for e, due in RetrySchedule().iter() if e and e.id == envelope_id]
     if not found:
         raise click.ClickException(f"no parked retry with id {envelope_id!r}")
     record = found[0]
