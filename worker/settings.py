@@ -81,9 +81,14 @@ class Settings:
     bundle_size: int
     """RELAY_BATCH: most events one Celery message carries from the inbox. Default: 200 (see
     the README's Performance section for how it was chosen)."""
-    linger: float
-    """RELAY_LINGER_MS: milliseconds the inbox bundler waits for more events after the first
-    one of a bundle, so that single pushes at a high rate still travel together. Default: 2."""
+    lanes: int
+    """RELAY_LANES: bundles a worker process delivers at once from the inbox, each in a lane of
+    its own. Default: 4 (enough to keep a 50 ms target busy; more lanes make smaller bundles
+    at moderate rates, which costs CPU per event)."""
+    task_events: bool
+    """RELAY_TASK_EVENTS: send Celery task events from the start ("1"). Default: off; Flower
+    turns them on by itself within seconds of seeing a worker (its enable_events), so they
+    cost nothing while no Flower watches."""
 
 
 def safe_url(url: str) -> str:
@@ -121,5 +126,6 @@ def get_settings() -> Settings:
         metrics_port=int(_number("RELAY_METRICS_PORT", 9808)),
         log_format=(env("RELAY_LOG_FORMAT") or "text").lower(),
         bundle_size=int(_number("RELAY_BATCH", 200)) or 1,
-        linger=_number("RELAY_LINGER_MS", 2.0) / 1000,
+        lanes=int(_number("RELAY_LANES", 4)) or 1,
+        task_events=(env("RELAY_TASK_EVENTS") or "").strip().lower() in ("1", "true", "yes", "on"),
     )

@@ -19,7 +19,7 @@ def _valid(n: int, tag: str) -> list[dict[str, object]]:
     return [event("md", "delivered", f"{tag}-{i}") for i in range(n)]
 
 
-def test_an_item_that_is_not_utf8_is_a_dead_letter_and_the_bundler_keeps_going(
+def test_an_item_that_is_not_utf8_is_a_dead_letter_and_the_feeder_keeps_going(
     relay: Relay, sandbox: Sandbox, rpush: Callable[..., None]
 ) -> None:
     # given a worker, and a non-UTF-8 item among valid events in the inbox
@@ -106,13 +106,13 @@ def test_a_full_inbox_refuses_pushes_with_a_clear_error(relay: Relay) -> None:
     assert status["queue"]["inbox"] == 5
 
 
-def test_status_and_health_show_a_bundler_stuck_with_events(
+def test_status_and_health_show_a_lane_stuck_with_events(
     relay: Relay, redis_client: redis.Redis
 ) -> None:
-    # given a live worker whose bundler has held two events since long ago
+    # given a live worker one of whose lanes has held two events since long ago
     prefix, owner = relay.env["RELAY_KEY_PREFIX"], "stuck@host:1"
-    redis_client.rpush(f"{prefix}:inflight:{owner}", "a", "b")
-    redis_client.set(f"{prefix}:inflight-since:{owner}", "1000")
+    redis_client.rpush(f"{prefix}:inflight:{owner}|0", "a", "b")
+    redis_client.set(f"{prefix}:inflight-since:{owner}|0", "1000")
     redis_client.set(f"{prefix}:inflight-lease:{owner}", owner, ex=30)
     heartbeat = {"name": "stuck@host", "started": 0, "last_task_at": None, "tasks": 0}
     redis_client.set(f"{prefix}:workers:stuck@host", json.dumps(heartbeat), ex=30)
@@ -124,4 +124,4 @@ def test_status_and_health_show_a_bundler_stuck_with_events(
     # then status counts the held events and their age, and health fails saying why
     assert status["inflight"]["events"] == 2 and status["inflight"]["oldest_seconds"] > 60
     assert health.returncode == 1
-    assert "bundler stuck@host:1 has held 2 event(s)" in health.stderr
+    assert "lane stuck@host:1|0 has held 2 event(s)" in health.stderr

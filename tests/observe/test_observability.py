@@ -29,6 +29,8 @@ def _get(url: str) -> Any:
 def flower(relay: Relay) -> Iterator[str]:
     port = free_port()
     env = {**relay.env, "FLOWER_UNAUTHENTICATED_API": "true"}
+    # Workers send task events from the start (Flower would turn them on within seconds).
+    relay.env["RELAY_TASK_EVENTS"] = "1"
     process = start_group(flower_argv(port), relay.tmp / "flower.log", env)
     relay.workers.append(process)  # stopped with the workers
     url = f"http://127.0.0.1:{port}"

@@ -56,6 +56,13 @@ def run_bundle(envelopes: list[Any]) -> Settlement:
         raise Reject(f"Redis error while settling: {type(exc).__name__}", requeue=True) from None
 
 
+def run_local(envelopes: list[Envelope]) -> Settlement:
+    """Deliver a bundle a worker took from the inbox itself (no Celery message): one
+    settlement for all of it. Raises redis.RedisError when the outcomes could not be recorded
+    (the feeder keeps the items and delivers them again)."""
+    return summarize(_process(envelopes))
+
+
 def _process(envelopes: list[Envelope]) -> list[Settlement]:
     pipeline = get_pipeline()
     try:

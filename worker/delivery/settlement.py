@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -10,12 +11,15 @@ from tasks.outbound import OutboundRequest
 from worker.observe.logs import one_line
 from worker.observe.masking import mask_text
 
+State = Literal["done", "retry", "dead"]
+STATES: tuple[State, ...] = ("done", "retry", "dead")
+
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
     """What became of one envelope: `done` (delivered or skipped), parked `retry`, or `dead`."""
 
-    state: Literal["done", "retry", "dead"]
+    state: State
     summary: str
     due: float | None = None
 
@@ -26,8 +30,10 @@ def summarize(settled: list[Settlement]) -> Settlement:
     if len(settled) == 1:
         summary = mask_text(one_line(settled[0].summary))
     else:
+        states = Counter(s.state for s in settled)
+        counts = ", ".join(f"{states[state]} {state}" for state in STATES if states[state])
         joined = "; ".join(f"[{i}] {s.summary}" for i, s in enumerate(settled))
-        summary = mask_text(one_line(joined))
+        summary = mask_text(one_line(f"{len(settled)} events: {counts}; {joined}"))
     due = [s.due or 0.0 for s in settled if s.state == "retry"]
     if any(s.state == "dead" for s in settled):
         return Settlement("dead", summary)

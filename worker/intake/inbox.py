@@ -1,7 +1,7 @@
 """The inbox: the plain Redis list producers push raw events onto, in any language.
 
 One JSON text per item; producers need neither Celery nor kombu (`RPUSH relay:inbox TEXT`).
-Every worker's bundler (`worker.intake.bundler`) moves what waits here into Celery messages.
+Every worker's feeder (`worker.intake.feeder`) takes what waits here into its lanes.
 The inbox is bounded (RELAY_INBOX_MAX): past it, `relay push` and `push_events` refuse with
 `InboxFull` rather than let an outage of every worker fill Redis until it refuses everything.
 """

@@ -45,7 +45,7 @@ def collect_status() -> dict[str, Any]:
         retries[str(event.get("target", "-")) if isinstance(event, dict) else "-"] += 1
     dead: Counter[str] = Counter(str(d.target or "-") for d in DeadLetterStore(client).iter())
     return {
-        # Events in the inbox are not yet messages: a backlog there means bundlers lag or
+        # Events in the inbox are not yet taken: a backlog there means the lanes lag or
         # no worker runs, which the queue depth alone would hide.
         "queue": {"name": queue, "depth": depth, "inbox": inbox},
         "inflight": _inflight(client),
@@ -56,11 +56,11 @@ def collect_status() -> dict[str, Any]:
 
 
 def _inflight(client: Any) -> dict[str, Any]:
-    """What bundlers hold between taking events from the inbox and publishing them."""
+    """What workers' lanes hold between taking events from the inbox and settling them."""
     lists = inflight_lists(client)
     now = time.time()
     return {
-        "bundlers": len(lists),
+        "lanes": len(lists),
         "events": sum(entry.items for entry in lists),
         "oldest_seconds": round(max((entry.age(now) for entry in lists), default=0.0), 1),
     }
@@ -75,7 +75,7 @@ def render_status(report: dict[str, Any]) -> str:
     inflight = report["inflight"]
     lines = [
         f"queue {queue['name']!r}: {queue['depth']} message(s) waiting, "
-        f"inbox: {queue['inbox']} event(s) waiting, bundlers hold {inflight['events']} "
+        f"inbox: {queue['inbox']} event(s) waiting, lanes hold {inflight['events']} "
         f"event(s) (oldest {inflight['oldest_seconds']:.0f}s)"
     ]
     header = f"{'target':<24}{'retrying':>9}{'dead':>7}  outcomes"
