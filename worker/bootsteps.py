@@ -23,12 +23,14 @@ from worker.stores.connection import get_redis
 from worker.stores.liveness import Heartbeat
 from worker.stores.pump import RetryPump, spare_open_circuits
 from worker.stores.retries import RetrySchedule
+from worker.stores.waiting import WaitingPump
 
 HEARTBEAT = Heartbeat()
 
 
 class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
-    """Runs the retry pump, the inbox bundler and the metrics server inside every worker."""
+    """Runs the retry pump, the waiting room's pump, the inbox bundler and the metrics server
+    inside every worker."""
 
     requires = ("celery.worker.components:Pool",)
 
@@ -36,6 +38,7 @@ class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
         super().__init__(worker, **kwargs)
         self.pump: RetryPump | None = None
         self.bundler: Bundler | None = None
+        self.waiting: WaitingPump | None = None
 
     def start(self, worker: Any) -> None:
         settings = get_settings()
@@ -51,6 +54,8 @@ class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
             hold=spare_open_circuits(),
         )
         self.pump.start()
+        self.waiting = WaitingPump(interval=settings.retry_poll_interval)
+        self.waiting.start()
         client = get_redis()
         try:
             recover_orphans(client)
@@ -69,8 +74,9 @@ class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
         # Reverse order of start; the bundler's last round publishes before the lease goes.
         if self.bundler is not None:
             self.bundler.stop()
-        if self.pump is not None:
-            self.pump.stop()
+        for thread in (self.pump, self.waiting):
+            if thread is not None:
+                thread.stop()
         HEARTBEAT.stop()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -81,6 +81,12 @@ class Settings:
     linger: float
     """RELAY_LINGER_MS: milliseconds the inbox bundler waits for more events after the first
     one of a bundle, so that single pushes at a high rate still travel together. Default: 2."""
+    ingress_max_bytes: int = 1 << 20
+    """RELAY_INGRESS_MAX_BYTES: a callback body larger than this is answered 413. Default:
+    1048576 (1 MiB)."""
+    ingress_token: str | None = field(default=None, repr=False)
+    """RELAY_INGRESS_TOKEN: the Bearer token of POST /v1/correlations; unset: the endpoint
+    refuses every request."""
 
 
 def safe_url(url: str) -> str:
@@ -118,4 +124,6 @@ def get_settings() -> Settings:
         log_format=(env("RELAY_LOG_FORMAT") or "text").lower(),
         bundle_size=int(_number("RELAY_BATCH", 200)) or 1,
         linger=_number("RELAY_LINGER_MS", 2.0) / 1000,
+        ingress_max_bytes=int(_number("RELAY_INGRESS_MAX_BYTES", 1 << 20)),
+        ingress_token=env("RELAY_INGRESS_TOKEN") or None,
     )

@@ -19,8 +19,8 @@ import redis
 from worker.settings import get_settings
 from worker.stores.connection import get_redis, key, text_of
 
-Reason = Literal["invalid", "unroutable", "rejected", "exhausted"]
-REASONS: tuple[Reason, ...] = ("invalid", "unroutable", "rejected", "exhausted")
+Reason = Literal["invalid", "unroutable", "rejected", "exhausted", "uncorrelated"]
+REASONS: tuple[Reason, ...] = ("invalid", "unroutable", "rejected", "exhausted", "uncorrelated")
 
 # Adds the record, then drops what is too old and, past the size bound, the oldest.
 _ADD = """

@@ -90,6 +90,9 @@ def replay(letter_ids: tuple[str, ...], all_: bool, target: str | None) -> None:
 
     store = DeadLetterStore()
     letters = _select(store, letter_ids, all_, target)
+    receipts = [d for d in letters if d.reason == "uncorrelated" and isinstance(d.event, dict)]
+    _replay_receipts(store, receipts)
+    letters = [d for d in letters if d not in receipts]
     replayable = [d for d in letters if isinstance(d.event, dict)]
     for d in letters:
         if not isinstance(d.event, dict):
@@ -108,9 +111,32 @@ def replay(letter_ids: tuple[str, ...], all_: bool, target: str | None) -> None:
             publisher.publish(Envelope(d.event, replayed=True).to_dict() for d in chunk)
             store.remove([d.id for d in chunk])
             bar.update(len(chunk))
-    click.echo(f"replayed {len(replayable)} dead letter(s)")
+    click.echo(f"replayed {len(replayable) + len(receipts)} dead letter(s)")
     if len(replayable) < len(letters):
         raise SystemExit(1)
+
+
+def _replay_receipts(store: DeadLetterStore, letters: list[DeadLetter]) -> None:
+    """Put `uncorrelated` receipts back through correlation: delivered if their record exists
+    now, else waiting for it again (the source's correlation_wait)."""
+    if not letters:
+        return
+    from worker.config import ConfigError, load_config
+    from worker.settings import get_settings
+    from worker.sources import DEFAULT_CORRELATION_WAIT
+    from worker.stores.correlations import Correlations
+
+    try:
+        sources = load_config(get_settings().config_path).sources
+    except ConfigError:
+        sources = {}
+    correlations = Correlations()
+    for letter in letters:
+        source = sources.get(letter.event.get("source"))
+        wait = source.correlation_wait if source else DEFAULT_CORRELATION_WAIT
+        went = correlations.resubmit(letter.event, wait)
+        store.remove([letter.id])
+        click.echo(f"{letter.id}: " + ("correlated, queued" if went else "waiting for its record"))
 
 
 @dlq.command()

@@ -14,6 +14,7 @@ import redis
 
 from worker.config import ConfigError, load_config
 from worker.ops.cli.dlq import dlq
+from worker.ops.cli.ingress import correlate, ingress
 from worker.ops.cli.retries import retries
 from worker.settings import get_settings, safe_url
 
@@ -29,6 +30,8 @@ def main() -> None:
 
 main.add_command(dlq)
 main.add_command(retries)
+main.add_command(ingress)
+main.add_command(correlate)
 
 
 @main.command()
