@@ -40,7 +40,9 @@ def parse_receipt(text: str) -> dict[str, str]:
         end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
         name = match.group(1).lower()
         value = text[match.end() : end]
-        fields.setdefault(name, value if name == "text" else value.strip())
+        if name != "text":  # one word each; words between fields are skipped
+            value = value.split()[0] if value.split() else ""
+        fields.setdefault(name, value)
     return fields
 
 
