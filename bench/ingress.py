@@ -4,7 +4,8 @@ callbacks, beside a bare server on the same stack that only RPUSHes the body (th
 Both are uvicorn with httptools and uvloop, one process each, on a throwaway Redis. The load is
 one correctly signed Twilio status callback (form body, `relay_ref` in the URL), sent on 64
 keep-alive connections by `wrk` (Debian's, installed when missing and run as root) or, without
-it, by `bench.loadgen`; latency is measured by `bench.loadgen` at half the ingress's rate.
+it, by `bench.loadgen`; latency at half the ingress's rate by `hey` (Debian's, likewise), else
+`bench.loadgen`.
 """
 
 from __future__ import annotations
@@ -90,20 +91,17 @@ def callback(base: str) -> Callback:
     )
 
 
-def wrk_binary() -> str | None:
-    """`wrk` from PATH, installed from Debian when missing and we may (root, apt-get)."""
-    if shutil.which("wrk") or os.geteuid() != 0 or not shutil.which("apt-get"):
-        return shutil.which("wrk")
+def tool(name: str) -> str | None:
+    """`name` (wrk, hey) from PATH, installed from Debian when missing and we may (root)."""
+    if shutil.which(name) or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return shutil.which(name)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for argv in (
-        ["apt-get", "install", "-y", "wrk"],
-        ["apt-get", "update"],
-        ["apt-get", "install", "-y", "wrk"],
-    ):
+    install = ["apt-get", "install", "-y", name]
+    for argv in (install, ["apt-get", "update"], install):
         subprocess.run(argv, env=env, capture_output=True, timeout=600, check=False)
-        if shutil.which("wrk"):
+        if shutil.which(name):
             break
-    return shutil.which("wrk")
+    return shutil.which(name)
 
 
 def _lua(request: Callback, workdir: Path) -> Path:
@@ -139,16 +137,42 @@ def throughput(
     return rate, int(bad.group(1)) if bad else 0
 
 
-def latency(request: Callback, rate: float, seconds: float) -> tuple[float, float, int]:
-    """p50 and p99 in ms at `rate` requests a second, and the failures."""
-    raw = prepare(request.url, request.method, request.headers, request.body)
-    result = load(request.url, raw, 16, seconds, rate)
-    ms = [s * 1000 for s in result.latencies]
-    return percentile(ms, 50), percentile(ms, 99), result.failed
+def latency(
+    request: Callback, rate: float, seconds: float, workdir: Path
+) -> tuple[float, float, int]:
+    """p50 and p99 in ms at `rate` requests a second, and the failures: `hey` (Go, 10
+    keep-alive workers at rate/10 each) when it can be had, else bench.loadgen."""
+    hey = tool("hey")
+    if hey is None:
+        raw = prepare(request.url, request.method, request.headers, request.body)
+        result = load(request.url, raw, 16, seconds, rate)
+        ms = [s * 1000 for s in result.latencies]
+        return percentile(ms, 50), percentile(ms, 99), result.failed
+    (workdir / "body").write_bytes(request.body)
+    workers = 10
+    argv = [
+        hey,
+        "-z",
+        f"{int(seconds)}s",
+        "-c",
+        str(workers),
+        "-q",
+        str(max(1, round(rate / workers))),
+    ]
+    argv += ["-m", request.method, "-D", str(workdir / "body"), "-cpus", "1"]
+    for name, value in request.headers.items():
+        argv += ["-T", value] if name.lower() == "content-type" else ["-H", f"{name}: {value}"]
+    out = subprocess.run(
+        [*argv, request.url], capture_output=True, text=True, timeout=seconds + 60, check=True
+    ).stdout
+    at = dict(re.findall(r"(\d+)% in ([\d.]+) secs", out))
+    codes = dict(re.findall(r"\[(\d+)\]\s+(\d+) responses", out))
+    failed = sum(int(n) for code, n in codes.items() if not code.startswith("2"))
+    return float(at["50"]) * 1000, float(at["99"]) * 1000, failed
 
 
 def measure(urls: dict[str, str], client: redis.Redis, args: Any, workdir: Path) -> dict[str, Any]:
-    wrk = wrk_binary()
+    wrk = tool("wrk")
     rows: dict[str, Any] = {}
     for name, base in urls.items():
         rates, failures = [], 0
@@ -162,13 +186,14 @@ def measure(urls: dict[str, str], client: redis.Redis, args: Any, workdir: Path)
         print(f"  {name}: {statistics.median(rates):,.0f} callbacks/s ({each})", flush=True)
     half = rows["relay ingress"]["median"] / 2
     for name, base in urls.items():
-        samples = [latency(callback(base), half, args.seconds) for _ in range(args.runs)]
+        samples = [latency(callback(base), half, args.seconds, workdir) for _ in range(args.runs)]
         client.flushdb()
         rows[name]["latency_rate"] = round(half)
         rows[name]["p50_ms"] = statistics.median(s[0] for s in samples)
         rows[name]["p99_ms"] = statistics.median(s[1] for s in samples)
         rows[name]["latency_failures"] = sum(s[2] for s in samples)
     rows["load generator"] = "wrk -t2 -c64" if wrk else "bench.loadgen, 64 connections"
+    rows["latency client"] = "hey -c 10" if tool("hey") else "bench.loadgen, 16 connections"
     return rows
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 _LIMITS = {"target": 100, "channel": 255, "recipient": 240, "conversation_id": 240}
@@ -72,6 +73,7 @@ def correlation_of(data: Any) -> Correlation:
     )
 
 
+@lru_cache(maxsize=1024)
 def reference_of(text: str | None) -> Correlation | None:
     """The correlation an echoed reference holds, or None when it holds none (a reference the
     sender used for its own purposes is not an error: the receipt then needs a record)."""

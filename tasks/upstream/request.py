@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -36,7 +37,7 @@ class RawRequest:
             method.upper(),
             url,
             tuple((name.lower(), value) for name, value in pairs),
-            tuple(parse_qsl(query.partition("#")[0], keep_blank_values=True)),
+            form_pairs(query.partition("#")[0]),
             body,
         )
 
@@ -64,7 +65,7 @@ class RawRequest:
     def form(self) -> list[tuple[str, str]]:
         """The body's form fields (application/x-www-form-urlencoded), in order."""
         try:
-            return parse_qsl(self.text(), keep_blank_values=True, strict_parsing=False)
+            return list(form_pairs(self.text()))
         except ValueError as exc:
             raise Unreadable(f"the body is not a form: {exc}") from None
 
@@ -77,3 +78,10 @@ class RawRequest:
             raise Unreadable(f"the body is not JSON: {exc}") from None
         except RecursionError:
             raise Unreadable("the body is JSON nested too deeply to be a callback") from None
+
+
+@lru_cache(maxsize=64)
+def form_pairs(text: str) -> tuple[tuple[str, str], ...]:
+    """Form-encoded text as (name, value) pairs, blank values kept. Cached: the signature
+    check and the normalizer read the same body (and query) of one request."""
+    return tuple(parse_qsl(text, keep_blank_values=True))

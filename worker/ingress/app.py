@@ -51,6 +51,7 @@ class Ingress:
         self.settings = settings
         self.storage = storage or Storage(settings.redis_url)
         self.receipts = Receipts(dict(config.sources), self.storage, settings.ingress_max_bytes)
+        self._metrics: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -60,8 +61,15 @@ class Ingress:
             return
         started = time.perf_counter()
         label, outcome = await self._route(scope, receive, send)
-        INGRESS_REQUESTS.labels(label, outcome).inc()
-        INGRESS_SECONDS.labels(label).observe(time.perf_counter() - started)
+        counter, histogram = self._metrics.get((label, outcome)) or self._children(label, outcome)
+        counter.inc()
+        histogram.observe(time.perf_counter() - started)
+
+    def _children(self, label: str, outcome: str) -> tuple[Any, Any]:
+        """The metrics' children for a label pair, looked up once (labels() is not free)."""
+        pair = INGRESS_REQUESTS.labels(label, outcome), INGRESS_SECONDS.labels(label)
+        self._metrics[(label, outcome)] = pair
+        return pair
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> tuple[str, str]:
         """Serve the request; the source label and outcome to count."""

@@ -13,11 +13,21 @@ import redis.asyncio as aioredis
 
 from tasks.upstream.receipts import Receipt
 from tasks.upstream.request import RawRequest
+from worker.ingress.batching import GroupCommit
 from worker.intake.correlate import Checked
 from worker.settings import get_settings
 from worker.sources import Source
-from worker.stores.connection import get_redis
-from worker.stores.correlations import Correlations, Plan, count, needing_records, plan, record_key
+from worker.stores.connection import get_redis, key
+from worker.stores.correlations import (
+    ACCEPT,
+    Correlations,
+    Plan,
+    accept_args,
+    count,
+    needing_records,
+    plan,
+    record_key,
+)
 from worker.stores.deadletters import DeadLetter, DeadLetterStore
 
 KEEP_OF_BODY = 1 << 20  # an unreadable body is kept whole up to the ingress's own limit
@@ -31,7 +41,10 @@ class Storage:
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url or get_settings().redis_url
+        self.inbox = key("inbox")
         self._client: aioredis.Redis | None = None
+        self._accept: Any = None
+        self._commit: GroupCommit[tuple[str, Plan]] = GroupCommit(self._write)
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -43,21 +56,30 @@ class Storage:
                 socket_connect_timeout=2,
                 max_connections=256,
             )
+            self._accept = self._client.register_script(ACCEPT)
         return self._client
 
     async def accept(self, source: Source, receipts: list[Receipt], received_ms: int) -> Plan:
         """Store every receipt (an event, or a wait for its record) in one transaction."""
+        client = self.redis  # made (with its scripts) on first use
         wanted = needing_records(source, receipts)
         records: dict[str, Any] = {}
         if wanted:
             keys = [record_key(source.name, r.provider_message_id) for r in wanted]
-            values = await self.redis.mget(keys)
+            values = await client.mget(keys)
             records = {r.provider_message_id: v for r, v in zip(wanted, values, strict=True)}
         result = plan(source, receipts, records, received_ms)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            result.queue(pipe, source.name, time.time())
-            await pipe.execute()
+        if result.waiting:
+            async with client.pipeline(transaction=True) as pipe:
+                result.queue(pipe, source.name, time.time())
+                await pipe.execute()
+        else:  # the usual request: its events go in its moment's group commit
+            await self._commit.submit((source.name, result))
         return result
+
+    async def _write(self, plans: list[tuple[str, Plan]]) -> None:
+        """One group commit: every plan's events and counts in one script call."""
+        await self._accept(keys=[self.inbox], args=accept_args(plans))
 
     async def count(self, source: str, outcome: str) -> None:
         """Count one receipt outcome (refused, invalid); a failure to count is not a failure

@@ -49,6 +49,36 @@ return n
 """
 
 
+# The common case in one command, for the requests of a group commit: their counts, then their
+# events onto the inbox. KEYS: inbox; ARGV: k, then k (counts key, accepted, ignored), events.
+ACCEPT = """
+local k = tonumber(ARGV[1])
+for i = 0, k - 1 do
+  local counts = ARGV[2 + 3 * i]
+  local accepted, ignored = tonumber(ARGV[3 + 3 * i]), tonumber(ARGV[4 + 3 * i])
+  if accepted > 0 then redis.call('HINCRBY', counts, 'accepted', accepted) end
+  if ignored > 0 then redis.call('HINCRBY', counts, 'ignored', ignored) end
+end
+for i = 2 + 3 * k, #ARGV, 1000 do
+  redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+return #ARGV - 1 - 3 * k
+"""
+
+
+def accept_args(plans: list[tuple[str, Plan]]) -> list[str | int]:
+    """ACCEPT's arguments for (source, plan) pairs without waiting receipts."""
+    counts: dict[str, list[int]] = {}
+    for source, plan in plans:
+        tally = counts.setdefault(source, [0, 0])
+        tally[0] += len(plan.events)
+        tally[1] += plan.ignored
+    args: list[str | int] = [len(counts)]
+    for source, (accepted, ignored) in counts.items():
+        args += [key("receipts", source), accepted, ignored]
+    return args + [event for _, plan in plans for event in plan.events]
+
+
 def record_key(source: str, provider_message_id: str) -> str:
     return key("corr", source, provider_message_id)
 
