@@ -45,6 +45,8 @@ def test_a_receipt_whose_record_never_comes_becomes_an_uncorrelated_dead_letter(
     (letter,) = uncorrelated(m)
     assert letter.event["receipt"]["status"] == "failed"
     assert "relay correlate" in letter.error
+    shown = stack.relay.cli("dlq", "show", letter.id).stdout + stack.relay.cli("dlq", "list").stdout
+    assert letter.id in shown and "+15551234567" not in shown  # the recipient is masked
     assert m not in json.dumps(Correlations().redis.hvals(key("waiting", "items")))
 
 

@@ -26,6 +26,8 @@ def _record(letter: DeadLetter) -> dict[str, Any]:
 
 def _recipient(letter: DeadLetter) -> str:
     event = letter.event
+    if isinstance(event, dict) and isinstance(event.get("receipt"), dict):  # uncorrelated
+        event = event["receipt"]
     return mask(event.get("recipient")) if isinstance(event, dict) else "-"
 
 
@@ -73,6 +75,8 @@ def show(letter_id: str, as_json: bool) -> None:
     event = dict(letter.event) if isinstance(letter.event, dict) else letter.event
     if isinstance(event, dict) and "recipient" in event:
         event["recipient"] = mask(event["recipient"])
+    if isinstance(event, dict) and isinstance(event.get("receipt"), dict):  # uncorrelated
+        event["receipt"] = {**event["receipt"], "recipient": mask(event["receipt"]["recipient"])}
     click.echo("event       " + json.dumps(event, ensure_ascii=False))
 
 
