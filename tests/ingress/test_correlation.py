@@ -91,3 +91,15 @@ def test_metrics_count_requests_by_source_and_outcome(stack: Stack) -> None:
     assert status == 200
     assert b'relay_ingress_requests_total{outcome="refused",source="tw"}' in body
     assert b"relay_ingress_request_duration_seconds_bucket" in body
+
+
+def test_workers_metrics_count_receipts_fleet_wide_by_source_and_outcome(stack: Stack) -> None:
+    from worker.ops.gauges import StateCollector
+
+    stack.ingress.request("POST", "/v1/receipts/ib", {}, b"{}")  # refused: no token
+    families = {f.name: f for f in StateCollector().collect()}
+    samples = {
+        (s.labels["source"], s.labels["outcome"]) for s in families["relay_receipts"].samples
+    }
+    assert ("ib", "refused") in samples
+    assert "relay_receipts_waiting" in families
