@@ -21,6 +21,7 @@ class GroupCommit(Generic[Item]):
         self.write = write
         self._pending: list[tuple[Item, asyncio.Future[None]]] = []
         self._running = False
+        self._task: asyncio.Task[None] | None = None  # held: the loop keeps only weak ones
 
     async def submit(self, item: Item) -> None:
         """Return once `item` is written; raise what the write raised."""
@@ -28,7 +29,7 @@ class GroupCommit(Generic[Item]):
         self._pending.append((item, done))
         if not self._running:
             self._running = True
-            asyncio.get_running_loop().create_task(self._drain())
+            self._task = asyncio.get_running_loop().create_task(self._drain())
         await done
 
     async def _drain(self) -> None:

@@ -23,7 +23,7 @@ SECRETS = {
     "app_secret": "a" * 32,
     "verify_token": "v",
     "signature_secret": "s" * 32,
-    "token": "k",
+    "token": "a-token-no-example-will-guess",
 }
 CONTENT_TYPES = st.sampled_from(
     [
