@@ -11,20 +11,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tasks.events import STATUSES, Status
+from tasks.events import STATUSES, EventError, Status
 
 
 class Unreadable(ValueError):
     """The callback cannot be read as receipts; the message says what is wrong with it."""
 
 
-@dataclass(frozen=True, slots=True)
-class ReceiptError:
-    """Why a message failed, in the provider's terms."""
-
-    code: int | str
-    name: str
-    message: str | None = None
+ReceiptError = EventError
+"""Why a message failed, in the provider's terms: the event contract's {code, name, message?}."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,6 +174,11 @@ def park(pipe: Any, item: dict[str, Any], now: float) -> None:
     pipe.expire(index, max(1, int(item["deadline"] - now + 3600)))
 
 
+def release_args(item: dict[str, Any], stored: Any) -> list[str]:
+    """RELEASE's arguments for a waiting item whose record is `stored`."""
+    return [item["id"], event_of(item, stored), key("receipts", item["source"])]
+
+
 def event_of(item: dict[str, Any], stored: Any) -> str:
     """The inbox text for a waiting item whose record is now known."""
     correlation = correlation_of(json.loads(text_of(stored)))
@@ -199,25 +204,21 @@ class Correlations:
         ids = [text_of(i) for members in replies[1::2] for i in members]
         return self.release_ids(ids)
 
+    def with_records(self, ids: list[str]) -> list[tuple[dict[str, Any], Any]]:
+        """The waiting items `ids` still waiting, each with its record (None: none yet)."""
+        texts = self.redis.hmget(key("waiting", "items"), ids) if ids else []
+        items = [json.loads(text_of(t)) for t in texts if t]
+        if not items:
+            return []
+        keys = [record_key(i["source"], i["receipt"]["provider_message_id"]) for i in items]
+        return list(zip(items, self.redis.mget(keys), strict=True))
+
     def release_ids(self, ids: list[str]) -> int:
         """Release the waiting items `ids` whose records exist; return how many went."""
-        if not ids:
-            return 0
-        items = [
-            json.loads(text_of(t)) for t in self.redis.hmget(key("waiting", "items"), ids) if t
-        ]
-        stored = (
-            self.redis.mget(
-                [record_key(i["source"], i["receipt"]["provider_message_id"]) for i in items]
-            )
-            if items
-            else []
+        found = self.with_records(ids)
+        return self.release(
+            [a for item, record in found if record for a in release_args(item, record)]
         )
-        args: list[str] = []
-        for item, record in zip(items, stored, strict=True):
-            if record:
-                args += [item["id"], event_of(item, record), key("receipts", item["source"])]
-        return self.release(args)
 
     def release(self, args: list[str]) -> int:
         """Run RELEASE on (id, event, counts key) triples; return how many went."""

@@ -4,9 +4,7 @@ receipt), and makes those past their `correlation_wait` `uncorrelated` dead lett
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import time
 from typing import Any
 
@@ -15,17 +13,19 @@ import redis
 from tasks.upstream.events import event_id
 from tasks.upstream.receipts import Receipt
 from worker.stores.connection import get_redis, key, text_of
-from worker.stores.correlations import RECHECK, Correlations, count, event_of, record_key
+from worker.stores.correlations import RECHECK, Correlations, count, release_args
 from worker.stores.deadletters import DeadLetter, DeadLetterStore
+from worker.stores.pump import CLAIM_LIMIT, PumpThread
 from worker.stores.retries import CLAIM_DUE
 
 log = logging.getLogger("relay.correlation")
-CLAIM_LIMIT = 500
 LEASE = 60.0  # seconds a claimed item stays hidden from other workers' pumps
 
 
-class WaitingPump:
+class WaitingPump(PumpThread):
     """Re-checks due waiting receipts every `interval` seconds."""
+
+    name, what = "relay-waiting-pump", "waiting room pump"
 
     def __init__(self, client: redis.Redis | None = None, interval: float = 1.0) -> None:
         self.redis = client or get_redis()
@@ -33,17 +33,7 @@ class WaitingPump:
         self.correlations = Correlations(self.redis)
         self.dead = DeadLetterStore(self.redis)
         self._claim = self.redis.register_script(CLAIM_DUE)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="relay-waiting-pump", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        super().__init__()
 
     def pump_once(self, now: float | None = None) -> int:
         """Look at every due waiting receipt once; return how many were looked at."""
@@ -54,23 +44,15 @@ class WaitingPump:
         ]
         if not ids:
             return 0
-        texts = self.redis.hmget(key("waiting", "items"), ids)
-        gone = [i for i, t in zip(ids, texts, strict=True) if not t]
+        found = self.correlations.with_records(ids)
+        gone = set(ids) - {item["id"] for item, _ in found}
         if gone:  # released meanwhile by a registration
             self.redis.zrem(key("waiting"), *gone)
-        items = [json.loads(text_of(t)) for t in texts if t]
-        records = (
-            self.redis.mget(
-                [record_key(i["source"], i["receipt"]["provider_message_id"]) for i in items]
-            )
-            if items
-            else []
-        )
         release: list[str] = []
         later: dict[str, float] = {}
-        for item, record in zip(items, records, strict=True):
+        for item, record in found:
             if record:
-                release += [item["id"], event_of(item, record), key("receipts", item["source"])]
+                release += release_args(item, record)
             elif now >= float(item["deadline"]):
                 self.expire(item)
             else:
@@ -110,16 +92,3 @@ class WaitingPump:
             receipt.provider_status,
             letter.id,
         )
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                looked = self.pump_once()
-            except redis.RedisError as exc:
-                log.warning("waiting room: Redis unavailable (%s); trying again", exc)
-                looked = 0
-            except Exception:  # keep going: a stopped pump strands every waiting receipt
-                log.exception("waiting room pump failed; trying again")
-                looked = 0
-            if looked < CLAIM_LIMIT:
-                self._stop.wait(self.interval)
