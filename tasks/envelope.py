@@ -16,9 +16,9 @@ ATTEMPT_KEYS = ("at", "attempt", "endpoint", "status", "error", "duration", "out
 
 # Where each bookkeeping field is stored in the long form (`to_dict`, Celery messages and dead
 # letters) and in the compact one (`to_compact`, the retry schedule).
-_BOOKKEEPING = ("attempts", "first_seen", "id", "history", "claimed", "replayed")
+_BOOKKEEPING = ("attempts", "first_seen", "id", "history")
 _LONG_FORM = {name: name for name in _BOOKKEEPING}
-_COMPACT_FORM = dict(zip(_BOOKKEEPING, ("a", "f", "i", "h", "c", "r"), strict=True))
+_COMPACT_FORM = dict(zip(_BOOKKEEPING, ("a", "f", "i", "h"), strict=True))
 
 
 @dataclass(slots=True)
@@ -30,10 +30,6 @@ class Envelope:
     first_seen: float = field(default_factory=time.time)
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     history: list[dict[str, Any]] = field(default_factory=list)
-    claimed: bool = False
-    """This envelope owns its event_id's idempotency claim (it is the original, not a copy)."""
-    replayed: bool = False
-    """Queued by an operator's replay: delivered even if the event_id was seen before."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -46,7 +42,7 @@ class Envelope:
     def to_compact(self) -> dict[str, Any]:
         """The same envelope in fewer bytes, for the retry schedule (100,000 may wait there).
 
-        One-letter keys, defaults left out (no attempts, history, claim or replay), each
+        One-letter keys, defaults left out (no attempts, no history), each
         recorded attempt a bare list of values. The event stays whole under "event": it must
         come back exactly as received, and the retry pump reads its target there.
         `from_dict` reads this form and `to_dict`'s alike."""
@@ -54,10 +50,6 @@ class Envelope:
         data: dict[str, Any] = {names["id"]: self.id, names["first_seen"]: self.first_seen}
         if self.attempts:
             data[names["attempts"]] = self.attempts
-        if self.claimed:
-            data[names["claimed"]] = 1
-        if self.replayed:
-            data[names["replayed"]] = 1
         if self.history:
             data[names["history"]] = [_pack_attempt(entry) for entry in self.history]
         data["event"] = copy.deepcopy(self.event)
@@ -70,7 +62,10 @@ class Envelope:
         if isinstance(data, dict) and "event" in data:
             for names in (_LONG_FORM, _COMPACT_FORM):
                 if names["first_seen"] in data:
-                    return cls._read(data, names)
+                    try:
+                        return cls._read(data, names)
+                    except (TypeError, ValueError, OverflowError):
+                        break  # not an envelope after all: the whole thing is the event
         return cls(event=data)
 
     @classmethod
@@ -82,8 +77,6 @@ class Envelope:
             first_seen=float(data[names["first_seen"]]),
             id=str(data.get(names["id"]) or uuid.uuid4().hex),
             history=[_unpack_attempt(entry) for entry in history],
-            claimed=bool(data.get(names["claimed"], False)),
-            replayed=bool(data.get(names["replayed"], False)),
         )
 
     def record(self, **attempt: Any) -> None:
@@ -101,8 +94,6 @@ class Envelope:
             self.first_seen,
             self.id,
             list(self.history),
-            self.claimed,
-            self.replayed,
         )
 
 

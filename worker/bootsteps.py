@@ -12,7 +12,8 @@ import redis
 from celery import bootsteps
 from celery.signals import task_prerun, worker_init
 
-from worker.intake.bundler import Bundler, recover_orphans
+from worker.intake.bundler import Bundler
+from worker.intake.inflight import recover_orphans
 from worker.intake.publish import Publisher
 from worker.observe import logs
 from worker.observe.metrics import start_metrics_server
@@ -56,7 +57,7 @@ class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
         self.pump.start()
         self.waiting = WaitingPump(interval=settings.retry_poll_interval)
         self.waiting.start()
-        client = get_redis()
+        client = get_redis(raw=True)  # producers' items may not be UTF-8
         try:
             recover_orphans(client)
         except redis.RedisError as exc:  # the bundler looks again every few seconds
@@ -86,13 +87,14 @@ def _task_received(**_: Any) -> None:
 
 def _check_config(**_: Any) -> None:
     """Refuse to start on a bad configuration, listing every problem, before any event."""
-    from worker.config import ConfigError
+    from worker.config import ConfigError, check_timing
     from worker.delivery.runtime import get_pipeline
 
     settings = get_settings()
     logs.configure(settings.log_format)
     try:
         pipeline = get_pipeline()
+        check_timing(pipeline.config, settings.task_budget, settings.visibility_timeout)
     except ConfigError as exc:
         print(f"relay worker: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -63,6 +63,9 @@ class Settings:
     """RELAY_DLQ_MAX_AGE: seconds a dead letter is kept. Default: 2592000 (30 days)."""
     max_event_bytes: int
     """RELAY_MAX_EVENT_BYTES: a pushed event larger than this is refused. Default: 65536."""
+    inbox_max: int
+    """RELAY_INBOX_MAX: events the inbox may hold; past it pushes are refused (InboxFull).
+    Default: 1,000,000 (about 300 MB of Redis at the usual 300 bytes an event)."""
     breaker_threshold: int
     """RELAY_BREAKER_THRESHOLD: consecutive retryable failures that open a target's circuit.
     Default: 20."""
@@ -117,6 +120,7 @@ def get_settings() -> Settings:
         dlq_max_size=int(_number("RELAY_DLQ_MAX_SIZE", 100_000)),
         dlq_max_age=_number("RELAY_DLQ_MAX_AGE", 30 * 86400.0),
         max_event_bytes=int(_number("RELAY_MAX_EVENT_BYTES", 65536)),
+        inbox_max=int(_number("RELAY_INBOX_MAX", 1_000_000)) or 1,
         breaker_threshold=int(_number("RELAY_BREAKER_THRESHOLD", 20)) or 1,
         breaker_cooldown=_number("RELAY_BREAKER_COOLDOWN", 15.0) or 15.0,
         breaker_max_cooldown=_number("RELAY_BREAKER_MAX_COOLDOWN", 300.0) or 300.0,

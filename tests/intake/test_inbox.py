@@ -12,8 +12,9 @@ import pytest
 import redis
 
 from tests.support.harness import own_key_prefix
-from worker.intake.bundler import Bundler, recover_orphans
+from worker.intake.bundler import Bundler
 from worker.intake.inbox import Inbox
+from worker.intake.inflight import recover_orphans
 from worker.ops.status import collect_status, render_status
 from worker.stores.connection import key
 from worker.stores.deadletters import DeadLetterStore
@@ -52,9 +53,9 @@ def inbox(prefix: str, redis_client: redis.Redis) -> Inbox:
 
 
 @pytest.fixture
-def make_bundler(prefix: str, redis_client: redis.Redis) -> Callable[..., Bundler]:
+def make_bundler(prefix: str, raw_client: redis.Redis) -> Callable[..., Bundler]:
     def make(publish: Recorder, owner: str = "w1:100", bundle_size: int = 50) -> Bundler:
-        return Bundler(redis_client, publish, owner, bundle_size, LINGER)
+        return Bundler(raw_client, publish, owner, bundle_size, LINGER)
 
     return make
 

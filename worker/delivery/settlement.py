@@ -7,6 +7,7 @@ from typing import Literal
 
 from tasks.classify import Delivered, HttpResult, Outcome, RetryLater
 from tasks.outbound import OutboundRequest
+from worker.observe.logs import one_line
 from worker.observe.masking import mask_text
 
 
@@ -23,9 +24,10 @@ def summarize(settled: list[Settlement]) -> Settlement:
     """A bundle's settlement: its worst state (a dead letter over a retry over done), the
     soonest retry, and every event's summary with phone numbers and addresses masked."""
     if len(settled) == 1:
-        summary = mask_text(settled[0].summary)
+        summary = mask_text(one_line(settled[0].summary))
     else:
-        summary = mask_text("; ".join(f"[{i}] {s.summary}" for i, s in enumerate(settled)))
+        joined = "; ".join(f"[{i}] {s.summary}" for i, s in enumerate(settled))
+        summary = mask_text(one_line(joined))
     due = [s.due or 0.0 for s in settled if s.state == "retry"]
     if any(s.state == "dead" for s in settled):
         return Settlement("dead", summary)

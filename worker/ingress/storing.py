@@ -15,6 +15,7 @@ from tasks.upstream.receipts import Receipt
 from tasks.upstream.request import RawRequest
 from worker.ingress.batching import GroupCommit
 from worker.intake.correlate import Checked
+from worker.intake.inbox import InboxFull
 from worker.settings import get_settings
 from worker.sources import Source
 from worker.stores.connection import get_redis, key
@@ -32,7 +33,7 @@ from worker.stores.deadletters import DeadLetter, DeadLetterStore
 
 KEEP_OF_BODY = 1 << 20  # an unreadable body is kept whole up to the ingress's own limit
 
-STORE_ERRORS = (redis.RedisError, OSError, asyncio.TimeoutError)
+STORE_ERRORS = (redis.RedisError, OSError, asyncio.TimeoutError, InboxFull)
 """What means "Redis cannot take it now": answer 503, the provider tries again."""
 
 
@@ -78,8 +79,11 @@ class Storage:
         return result
 
     async def _write(self, plans: list[tuple[str, Plan]]) -> None:
-        """One group commit: every plan's events and counts in one script call."""
-        await self._accept(keys=[self.inbox], args=accept_args(plans))
+        """One group commit: every plan's events and counts in one script call; `InboxFull`
+        (answered 503: the providers try again later) past the inbox's bound."""
+        bound = get_settings().inbox_max
+        if int(await self._accept(keys=[self.inbox], args=accept_args(plans, bound))) < 0:
+            raise InboxFull(0, bound)
 
     async def count(self, source: str, outcome: str) -> None:
         """Count one receipt outcome (refused, invalid); a failure to count is not a failure

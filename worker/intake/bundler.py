@@ -1,9 +1,12 @@
 """The bundler: a thread in every worker that turns the inbox into Celery messages.
 
-It is the reliable-queue pattern: an item moves atomically from the inbox to the bundler's own
-inflight list and leaves it only after its bundle was published, so a crash never loses it (at
-worst it is published twice; the idempotency claim absorbs the copy). A bundler holds a lease
-while alive; a dead one's inflight list goes back to the front of the inbox.
+It is the reliable-queue pattern (`worker.intake.inflight`): an item moves atomically from the
+inbox to the bundler's own inflight list and leaves it only after its bundle was published, so
+a crash never loses it (at worst it is published twice; the idempotency claims absorb the
+copy). A bundler holds a lease while alive; a dead one's inflight list goes back to the front
+of the inbox. Whatever an item holds (not UTF-8, not JSON, too big, too deep, an event that
+cannot be serialized), it ends published or as an `invalid` dead letter: no item stops the
+bundler, and none stays in its inflight list.
 """
 
 from __future__ import annotations
@@ -16,37 +19,18 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
+from kombu.exceptions import EncodeError
 
-from worker.intake.parsing import parse_text, store_invalid
+from worker.intake.inflight import LEASE, TAKE, inflight_keys, recover_orphans
+from worker.intake.parsing import parse_item, store_invalid
 from worker.settings import get_settings
-from worker.stores.connection import key, scan_match, text_of
+from worker.stores.connection import bytes_of, key
 
 log = logging.getLogger("relay.inbox")
 
 BLOCK = 1.0  # seconds BLMOVE waits for a first item; bounds how long stop() takes
-LEASE = 30  # seconds a bundler's lease outlives its last round: far longer than any round
 RECOVER_EVERY = 10.0  # seconds between looks for dead bundlers' inflight lists
 MAX_PAUSE = 5.0  # cap on the wait after an error: Redis or the broker may be down a while
-
-# LPOP with a count is atomic with the RPUSH, so an item is always in one list or the other.
-# RPUSH in slices: Lua's unpack() fails on a few thousand arguments.
-_TAKE = """
-local items = redis.call('LPOP', KEYS[1], ARGV[1])
-if not items then return {} end
-for i = 1, #items, 1000 do
-  redis.call('RPUSH', KEYS[2], unpack(items, i, math.min(i + 999, #items)))
-end
-return items
-"""
-
-# The lease is checked inside the script so that a bundler renewing it at the same moment
-# cannot lose its items. Tail of inflight to head of inbox keeps their order, oldest first.
-_RECOVER = """
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-local moved = 0
-while redis.call('LMOVE', KEYS[1], KEYS[3], 'RIGHT', 'LEFT') do moved = moved + 1 end
-return moved
-"""
 
 
 class Bundler:
@@ -60,15 +44,14 @@ class Bundler:
         bundle_size: int,
         linger: float,
     ) -> None:
-        self.redis = inbox_client
+        self.redis = inbox_client  # a raw client: items are read as the bytes producers wrote
         self.publish = publish
         self.owner = owner
         self.bundle_size = max(1, bundle_size)
         self.linger = linger
         self.inbox = key("inbox")
-        self.inflight = key("inflight", owner)
-        self.lease = key("inflight-lease", owner)
-        self._take = self.redis.register_script(_TAKE)
+        self.inflight, self.lease, self.since = inflight_keys(owner)
+        self._take = self.redis.register_script(TAKE)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._renew_at = 0.0
@@ -91,9 +74,9 @@ class Bundler:
         if time.monotonic() >= self._renew_at:
             self.redis.set(self.lease, self.owner, ex=LEASE)
             self._renew_at = time.monotonic() + LEASE / 6
-        items: list[str] = []
+        items: list[bytes] = []
         if not self._inflight_empty:  # a round failed (or this is the first): left-overs first
-            items = [text_of(i) for i in self.redis.lrange(self.inflight, 0, -1)]
+            items = [bytes_of(i) for i in self.redis.lrange(self.inflight, 0, -1)]
         self._inflight_empty = False
         if not items:
             items = self._collect(block)
@@ -101,21 +84,19 @@ class Bundler:
             self._inflight_empty = True
             return 0
         for start in range(0, len(items), self.bundle_size):
-            events = self._parse(items[start : start + self.bundle_size])
-            if events:
-                self.publish(events)
+            self._publish(self._parse(items[start : start + self.bundle_size]))
         # Only now: a crash before this line leaves the items to be published again.
-        self.redis.delete(self.inflight)
+        self.redis.delete(self.inflight, self.since)
         self._inflight_empty = True
         return len(items)
 
-    def _parse(self, items: list[str]) -> list[Any]:
-        """The events among `items`. One that is not JSON, or too big, becomes an `invalid`
-        dead letter here, as `relay push` does: producers that push directly get the same
-        treatment (a repeat after a failed round stores it again: kept twice, never lost)."""
+    def _parse(self, items: list[bytes]) -> list[Any]:
+        """The events among `items`. One that cannot be read becomes an `invalid` dead letter
+        here, as in `relay push` (a repeat after a failed round stores it again: kept twice,
+        never lost)."""
         events = []
         for item in items:
-            problem, event = parse_text(item, self.max_bytes, "an inbox item")
+            problem, event = parse_item(item, self.max_bytes, "an inbox item")
             if problem is None:
                 events.append(event)
             else:
@@ -123,7 +104,25 @@ class Bundler:
                 log.warning("inbox: %s; stored as an invalid dead letter", problem.split(":")[0])
         return events
 
-    def _collect(self, block: float) -> list[str]:
+    def _publish(self, events: list[Any]) -> None:
+        """Publish a bundle. If an event cannot be serialized, find the events that cannot
+        travel and keep them as dead letters (the rest goes alone); any other failure is the
+        broker's (kombu raises even AttributeError while a connection is torn down): the events
+        wait in the inflight list for the next round."""
+        if not events:
+            return
+        try:
+            self.publish(events)
+        except EncodeError as exc:
+            if len(events) == 1:
+                problem = f"an inbox item could not be published ({type(exc).__name__})"
+                store_invalid(problem, events[0])
+                log.warning("inbox: %s; stored as an invalid dead letter", problem)
+                return
+            for event in events:
+                self._publish([event])
+
+    def _collect(self, block: float) -> list[bytes]:
         """Move up to bundle_size items into the inflight list, waiting for the first one."""
         if block > 0:
             # Redis takes a decimal timeout; the stubs say int, but int(0.5) = 0 blocks forever.
@@ -133,20 +132,20 @@ class Bundler:
             first = self.redis.lmove(self.inbox, self.inflight, "LEFT", "RIGHT")
         if first is None:
             return []
-        items = [text_of(first)]
+        items = [bytes_of(first)]
         lingered = self.linger <= 0
-        while len(items) < self.bundle_size:
+        while True:  # at least once: the script also stamps when the inflight list began
             want = self.bundle_size - len(items)
-            more = [text_of(i) for i in self._take(keys=[self.inbox, self.inflight], args=[want])]
-            items += more
-            if len(more) < want:  # the inbox ran dry
-                if lingered:
-                    break
+            args = [want, self.max_bytes, time.time()]
+            more = self._take(keys=[self.inbox, self.inflight, self.since], args=args)
+            items += [bytes_of(i) for i in more]
+            if len(items) >= self.bundle_size or (len(more) < want and lingered):
+                return items
+            if len(more) < want:  # the inbox ran dry: wait once for company
                 lingered = True
-                # Once per bundle: events pushed one at a time but fast still travel
-                # together, and a lone event waits only this long.
+                # Events pushed one at a time but fast still travel together, and a lone
+                # event waits only this long.
                 time.sleep(self.linger)
-        return items
 
     def _run(self) -> None:
         failures = 0
@@ -160,8 +159,8 @@ class Bundler:
                 failures = 0
             except Exception as exc:  # keep going: a stopped bundler strands the whole inbox
                 failures += 1
-                # Redis errors say what broke; other messages (publishing errors) may quote
-                # an event, which holds personal data: their type only.
+                # Redis errors say what broke; other messages may quote an event, which holds
+                # personal data: their type only.
                 why = str(exc) if isinstance(exc, redis.RedisError) else "not published"
                 log.warning(
                     "inbox bundler: %s (%s); events wait in %s, trying again",
@@ -173,17 +172,3 @@ class Bundler:
         # A clean stop hands anything still inflight to the other workers at once.
         with contextlib.suppress(redis.RedisError):  # else the lease simply runs out
             self.redis.delete(self.lease)
-
-
-def recover_orphans(client: redis.Redis) -> int:
-    """Put dead bundlers' inflight items back at the front of the inbox; return how many."""
-    script = client.register_script(_RECOVER)
-    inbox, prefix = key("inbox"), key("inflight", "")
-    moved = 0
-    for name in client.scan_iter(match=scan_match("inflight", ""), count=500):
-        inflight = text_of(name)
-        lease = key("inflight-lease", inflight[len(prefix) :])
-        moved += int(script(keys=[inflight, lease, inbox]))
-    if moved:
-        log.warning("inbox: %d event(s) of stopped bundlers returned to the inbox", moved)
-    return moved

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
 from worker.intake.inbox import Inbox
+from worker.intake.inflight import inflight_lists
 from worker.settings import get_settings
 from worker.stores.connection import get_redis
 from worker.stores.correlations import Correlations
@@ -46,6 +48,7 @@ def collect_status() -> dict[str, Any]:
         # Events in the inbox are not yet messages: a backlog there means bundlers lag or
         # no worker runs, which the queue depth alone would hide.
         "queue": {"name": queue, "depth": depth, "inbox": inbox},
+        "inflight": _inflight(client),
         "retries_waiting": dict(retries),
         "dead_letters": dict(dead),
         "outcomes": Counters(client).snapshot(),
@@ -56,15 +59,28 @@ def collect_status() -> dict[str, Any]:
     }
 
 
+def _inflight(client: Any) -> dict[str, Any]:
+    """What bundlers hold between taking events from the inbox and publishing them."""
+    lists = inflight_lists(client)
+    now = time.time()
+    return {
+        "bundlers": len(lists),
+        "events": sum(entry.items for entry in lists),
+        "oldest_seconds": round(max((entry.age(now) for entry in lists), default=0.0), 1),
+    }
+
+
 def render_status(report: dict[str, Any]) -> str:
     """The report as a small table for people."""
     targets = sorted(
         set(report["retries_waiting"]) | set(report["dead_letters"]) | set(report["outcomes"])
     )
     queue = report["queue"]
+    inflight = report["inflight"]
     lines = [
         f"queue {queue['name']!r}: {queue['depth']} message(s) waiting, "
-        f"inbox: {queue['inbox']} event(s) waiting"
+        f"inbox: {queue['inbox']} event(s) waiting, bundlers hold {inflight['events']} "
+        f"event(s) (oldest {inflight['oldest_seconds']:.0f}s)"
     ]
     header = f"{'target':<24}{'retrying':>9}{'dead':>7}  outcomes"
     lines += [header, "-" * len(header)]

@@ -50,30 +50,36 @@ return n
 
 
 # The common case in one command, for the requests of a group commit: their counts, then their
-# events onto the inbox. KEYS: inbox; ARGV: k, then k (counts key, accepted, ignored), events.
+# events onto the inbox, all or nothing: -1 (nothing written) when the events would take the
+# inbox past its bound (RELAY_INBOX_MAX). KEYS: inbox; ARGV: k, the bound, then k (counts
+# key, accepted, ignored), then the events.
 ACCEPT = """
 local k = tonumber(ARGV[1])
+local first = 3 + 3 * k
+if #ARGV >= first and redis.call('LLEN', KEYS[1]) + #ARGV - first + 1 > tonumber(ARGV[2]) then
+  return -1
+end
 for i = 0, k - 1 do
-  local counts = ARGV[2 + 3 * i]
-  local accepted, ignored = tonumber(ARGV[3 + 3 * i]), tonumber(ARGV[4 + 3 * i])
+  local counts = ARGV[3 + 3 * i]
+  local accepted, ignored = tonumber(ARGV[4 + 3 * i]), tonumber(ARGV[5 + 3 * i])
   if accepted > 0 then redis.call('HINCRBY', counts, 'accepted', accepted) end
   if ignored > 0 then redis.call('HINCRBY', counts, 'ignored', ignored) end
 end
-for i = 2 + 3 * k, #ARGV, 1000 do
+for i = first, #ARGV, 1000 do
   redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
-return #ARGV - 1 - 3 * k
+return #ARGV - first + 1
 """
 
 
-def accept_args(plans: list[tuple[str, Plan]]) -> list[str | int]:
+def accept_args(plans: list[tuple[str, Plan]], bound: int) -> list[str | int]:
     """ACCEPT's arguments for (source, plan) pairs without waiting receipts."""
     counts: dict[str, list[int]] = {}
     for source, plan in plans:
         tally = counts.setdefault(source, [0, 0])
         tally[0] += len(plan.events)
         tally[1] += plan.ignored
-    args: list[str | int] = [len(counts)]
+    args: list[str | int] = [len(counts), bound]
     for source, (accepted, ignored) in counts.items():
         args += [key("receipts", source), accepted, ignored]
     return args + [event for _, plan in plans for event in plan.events]

@@ -10,7 +10,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -57,7 +57,15 @@ class DeadLetter:
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        """The record as JSON. ASCII-escaped, so that text that is not valid Unicode (a lone
+        surrogate a producer sent as "\\ud800") is stored, and read back, exactly."""
+        try:
+            return json.dumps(asdict(self), separators=(",", ":"))
+        except (ValueError, TypeError, RecursionError) as exc:  # kept as words, not lost
+            record = {f.name: getattr(self, f.name) for f in fields(self)}
+            record["event"] = f"(the event could not be stored as JSON: {type(exc).__name__})"
+            record["history"] = []
+            return json.dumps(record, separators=(",", ":"), default=str)
 
     @classmethod
     def from_json(cls, text: str) -> DeadLetter:
