@@ -1,8 +1,10 @@
-"""When Redis cannot take receipts the ingress answers 503 (the provider tries again) and its
-health check fails; nothing is answered 200 that was not stored."""
+"""When Redis cannot take receipts, or the inbox is at its bound, the ingress answers 503 (the
+provider tries again) and stores nothing of the request; its health check fails without
+Redis."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,33 +17,35 @@ from worker.dev.sandbox import Sandbox
 from worker.intake.inbox import Inbox
 
 
-def test_without_redis_callbacks_are_503_and_health_fails(
+@pytest.fixture
+def ingress_with(
     tmp_path: Path, redis_url: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> Iterator[Callable[..., Ingress]]:
+    """An ingress (and no worker) on the session's Redis, with extra environment."""
     relay = Relay(tmp_path, redis_url, sandbox.url, monkeypatch, INGRESS_CONFIG)
     relay.env.update(SECRETS)
     try:
-        ingress = Ingress(relay, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
-        assert ingress.get("/healthz")[0] == 503
-        message = Message("SM1", "delivered", reference=sf_reference("m1", conversation=True))
-        assert ingress.post("tw", message)[0] == 503
-        assert ingress.post("smpp", Message("1", "DELIVRD"))[0] == 503
+        yield lambda **env: Ingress(relay, **env)
     finally:
         relay.stop_all()
+
+
+def test_without_redis_callbacks_are_503_and_health_fails(
+    ingress_with: Callable[..., Ingress],
+) -> None:
+    ingress = ingress_with(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    assert ingress.get("/healthz")[0] == 503
+    message = Message("SM1", "delivered", reference=sf_reference("m1", conversation=True))
+    assert ingress.post("tw", message)[0] == 503
+    assert ingress.post("smpp", Message("1", "DELIVRD"))[0] == 503
 
 
 def test_past_the_inbox_bound_callbacks_are_503_and_nothing_is_half_stored(
-    tmp_path: Path, redis_url: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+    ingress_with: Callable[..., Ingress],
 ) -> None:
-    relay = Relay(tmp_path, redis_url, sandbox.url, monkeypatch, INGRESS_CONFIG)
-    relay.env.update(SECRETS)
-    try:
-        ingress = Ingress(relay, RELAY_INBOX_MAX="2")  # and no worker: the inbox only fills
-        first = Message("SM1", "delivered", reference=sf_reference("m1", conversation=True))
-        second = Message("SM2", "delivered", reference=sf_reference("m2", conversation=True))
-        assert ingress.post("tw", first)[0] == 200
-        assert ingress.post("tw", second)[0] == 200
-        assert ingress.post("tw", Message("SM3", "sent", reference=sf_reference("m3")))[0] == 503
-        assert Inbox().depth() == 2
-    finally:
-        relay.stop_all()
+    ingress = ingress_with(RELAY_INBOX_MAX="2")  # no worker: the inbox only fills
+    for n in (1, 2):
+        message = Message(f"SM{n}", "delivered", reference=sf_reference(f"m{n}", conversation=True))
+        assert ingress.post("tw", message)[0] == 200
+    assert ingress.post("tw", Message("SM3", "sent", reference=sf_reference("m3")))[0] == 503
+    assert Inbox().depth() == 2
