@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 # Ids the relay makes are uuid5 under this namespace, so that a repeated attempt sends the same
 # ids and the target can recognise a retry of something it already stored.
@@ -43,8 +44,14 @@ def stable_id(*parts: str) -> str:
 
 
 def dump_json(value: Any) -> bytes:
-    """Compact UTF-8 JSON, the form both APIs accept."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact UTF-8 JSON, the form both APIs accept (orjson: the same bytes as the standard
+    library's compact form, a few times faster)."""
+    return orjson.dumps(value)
+
+
+def load_json(body: bytes) -> Any:
+    """A JSON document the relay wrote itself (a translated body, to merge it with others)."""
+    return orjson.loads(body)
 
 
 Merged = tuple[OutboundRequest, tuple[int, ...]]

@@ -52,7 +52,19 @@ def _epoch_to_ms(value: int | float) -> int:
     return int(ms)
 
 
-class OccurredAt(fields.Field[int]):
+class _Validated:
+    """Runs a field's validators only when it has some: marshmallow builds a validate.And of
+    them for every value otherwise, eleven times an event."""
+
+    validators: list[Any]
+
+    def _validate(self, value: Any) -> None:
+        for validator in self.validators:
+            if validator(value) is False:  # marshmallow's convention: False means invalid
+                raise ValidationError("Invalid value.")
+
+
+class OccurredAt(_Validated, fields.Field[int]):
     """ISO-8601 with a UTC offset, or epoch seconds / milliseconds; loads as epoch ms."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
@@ -77,7 +89,7 @@ class OccurredAt(fields.Field[int]):
         return _epoch_to_ms((parsed - _EPOCH) // _MS)
 
 
-class ErrorCode(fields.Field[int | str]):
+class ErrorCode(_Validated, fields.Field[int | str]):
     """An integer or a non-empty string, never a boolean."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int | str:
@@ -102,8 +114,33 @@ def _unicode(value: str) -> None:
         raise ValidationError(problem) from None
 
 
+class Text(_Validated, fields.String):
+    """A string of 1..`max_len` characters of valid Unicode: the checks of validate.Length and
+    `_unicode` in one step (one field of every event, so their dispatch was a tenth of a
+    worker's CPU)."""
+
+    def __init__(self, max_len: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_len = max_len
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not 1 <= len(text) <= self.max_len:
+            raise ValidationError(f"Length must be between 1 and {self.max_len}.")
+        _unicode(text)
+        return text
+
+
 def _text(max_len: int, **kwargs: Any) -> fields.String:
-    return fields.String(validate=[validate.Length(min=1, max=max_len), _unicode], **kwargs)
+    return Text(max_len, **kwargs)
+
+
+class List(_Validated, fields.List[Any]):
+    """fields.List without the per-value validate.And."""
+
+
+class Nested(_Validated, fields.Nested):
+    """fields.Nested without the per-value validate.And."""
 
 
 class ErrorSchema(Schema):
@@ -125,13 +162,13 @@ class EventSchema(Schema):
 
     event_id = _text(200, required=True)
     target = _text(100, required=True)
-    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
-    message_ids = fields.List(_text(255), required=True, validate=validate.Length(min=1, max=100))
+    status = Text(200, required=True, validate=validate.OneOf(STATUSES))
+    message_ids = List(_text(255), required=True, validate=validate.Length(min=1, max=100))
     channel = _text(255, required=True)
     recipient = _text(240, required=True)
     conversation_id = _text(240, load_default=None)
     occurred_at = OccurredAt(required=True)
-    error = fields.Nested(ErrorSchema, load_default=None)
+    error = Nested(ErrorSchema, load_default=None)
 
     @validates_schema
     def _error_matches_status(self, data: dict[str, Any], **kwargs: Any) -> None:

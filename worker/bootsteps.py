@@ -3,6 +3,7 @@ pump, the heartbeat and the metrics server (a Celery bootstep), and the start-up
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -74,6 +75,7 @@ class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
         events = TaskEvents(lambda: getattr(worker.consumer, "event_dispatcher", None))
         deliver = LaneDelivery(events)
         self.feeder = Feeder(client, deliver, owner, settings.lanes, settings.bundle_size)
+        _quiet_collector()
         self.feeder.start()
 
     def stop(self, worker: Any) -> None:
@@ -86,6 +88,16 @@ class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
             if thread is not None:
                 thread.stop()
         HEARTBEAT.stop()
+
+
+def _quiet_collector() -> None:
+    """Keep the garbage collector's pauses out of deliveries: what start-up built (Celery, the
+    pipeline, the config) is frozen out of every later collection, and the young generation
+    is collected less often. A full collection of a worker's heap took tens of ms, which was
+    the 99th percentile of push-to-post at low rates."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 class LaneDelivery:
@@ -105,7 +117,7 @@ class LaneDelivery:
             label = bundle_label([(e.event, e.attempts + 1) for e in envelopes])
             task_id = self.events.started(name, label)
         began = time.monotonic()
-        verdict = run_local(envelopes)
+        verdict = run_local(envelopes, detail=task_id is not None)
         self.events.finished(task_id, verdict.state, verdict.summary, began)
         # As Celery logs a task's end: the state (a dead letter outranks a retry) and summary.
         lane_log.info("%s in a lane: %s: %.300s", name, verdict.state, verdict.summary)
@@ -121,7 +133,7 @@ def _check_config(**_: Any) -> None:
     from worker.delivery.runtime import get_pipeline
 
     settings = get_settings()
-    logs.configure(settings.log_format)
+    logs.configure(settings.log_format, settings.log_level)
     try:
         pipeline = get_pipeline()
         check_timing(pipeline.config, settings.task_budget, settings.visibility_timeout)

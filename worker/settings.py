@@ -22,6 +22,13 @@ def _number(name: str, default: float) -> float:
     return value
 
 
+def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = (os.environ.get(name) or default).strip().upper()
+    if value not in allowed:
+        raise SystemExit(f"{name}={value!r} must be one of {', '.join(allowed)}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the relay reads from its environment."""
@@ -78,6 +85,9 @@ class Settings:
     """RELAY_METRICS_PORT: each worker serves Prometheus /metrics here; 0 = off. Default: 9808."""
     log_format: str
     """RELAY_LOG_FORMAT: "text" or "json" for the relay's own log lines. Default: text."""
+    log_level: str
+    """RELAY_LOG_LEVEL: the relay's own log level. Default: INFO (a line per failed attempt;
+    DEBUG adds one per delivered attempt)."""
     bundle_size: int
     """RELAY_BATCH: most events one Celery message carries from the inbox. Default: 200 (see
     the README's Performance section for how it was chosen)."""
@@ -85,6 +95,10 @@ class Settings:
     """RELAY_LANES: bundles a worker process delivers at once from the inbox, each in a lane of
     its own. Default: 4 (enough to keep a 50 ms target busy; more lanes make smaller bundles
     at moderate rates, which costs CPU per event)."""
+    http_threads: int
+    """RELAY_HTTP_THREADS: requests a worker process sends side by side (and connections it
+    keeps open per target host). Default: 256, so that four lanes of bundles to a target that
+    takes 50 ms to answer are sent at once, not in turns (see the README's Performance)."""
     task_events: bool
     """RELAY_TASK_EVENTS: send Celery task events from the start ("1"). Default: off; Flower
     turns them on by itself within seconds of seeing a worker (its enable_events), so they
@@ -131,8 +145,10 @@ def get_settings() -> Settings:
         breaker_max_cooldown=_number("RELAY_BREAKER_MAX_COOLDOWN", 300.0) or 300.0,
         metrics_port=int(_number("RELAY_METRICS_PORT", 9808)),
         log_format=(env("RELAY_LOG_FORMAT") or "text").lower(),
+        log_level=_choice("RELAY_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         bundle_size=int(_number("RELAY_BATCH", 200)) or 1,
         lanes=int(_number("RELAY_LANES", 4)) or 1,
+        http_threads=int(_number("RELAY_HTTP_THREADS", 256)) or 1,
         task_events=(env("RELAY_TASK_EVENTS") or "").strip().lower() in ("1", "true", "yes", "on"),
         ingress_max_bytes=int(_number("RELAY_INGRESS_MAX_BYTES", 1 << 20)),
         ingress_token=env("RELAY_INGRESS_TOKEN") or None,

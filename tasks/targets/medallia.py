@@ -7,14 +7,21 @@ failed/undelivered, `accept: text/plain` always, and no deprecated `watermark`.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from tasks.events import FAILURE_STATUSES, Event
-from tasks.outbound import Merged, NotDeliverable, OutboundRequest, Skip, coalesce, dump_json
+from tasks.outbound import (
+    Merged,
+    NotDeliverable,
+    OutboundRequest,
+    Skip,
+    coalesce,
+    dump_json,
+    load_json,
+)
 from tasks.targets.base import join_url, required_text
 
 _INTEGER = re.compile(r"^[+-]?\d{1,18}$")
@@ -100,7 +107,7 @@ def _same_channel(request: OutboundRequest) -> Hashable:
 
 
 def _merge(requests: list[OutboundRequest]) -> OutboundRequest:
-    entries = [entry for r in requests for entry in json.loads(r.body)["entry"]]
+    entries = [entry for r in requests for entry in load_json(r.body)["entry"]]
     return replace(
         requests[0],
         body=dump_json({"object": "page", "entry": entries}),

@@ -7,7 +7,6 @@ acknowledgement body as the vendor's OpenAPI file has it (including its "acknowl
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -21,6 +20,7 @@ from tasks.outbound import (
     Skip,
     coalesce,
     dump_json,
+    load_json,
     stable_id,
 )
 from tasks.targets.base import join_url, required_text
@@ -90,7 +90,7 @@ KIND = SalesforceKind()
 def _same_conversation(request: OutboundRequest) -> Hashable | None:
     if request.endpoint != "acknowledgement":
         return None
-    body = json.loads(request.body)
+    body = load_json(request.body)
     sender = body["sender"]
     return (request.url, body["conversationIdentifier"], sender["subject"], sender["appType"])
 
@@ -100,7 +100,7 @@ def _ack_count(request: OutboundRequest) -> int:
 
 
 def _merge_acks(requests: list[OutboundRequest]) -> OutboundRequest:
-    bodies = [json.loads(r.body) for r in requests]
+    bodies = [load_json(r.body) for r in requests]
     body = {**bodies[0], "acknowledgements": [a for b in bodies for a in b["acknowledgements"]]}
     request_id = stable_id(*(r.headers["RequestId"] for r in requests))
     return replace(

@@ -60,10 +60,10 @@ def test_requests_the_budget_left_unsent_spend_no_attempt(
     tight_relay: Relay, sandbox: Sandbox
 ) -> None:
     relay = tight_relay
-    # given a worker with one task thread (four HTTP threads) and a target whose first four
-    # answers take 3 s (past the 2.5 s timeout, itself past the 2 s budget)
+    # given a worker sending four requests side by side and a target whose first four answers
+    # take 3 s (past the 2.5 s timeout, itself past the 2 s budget)
     sandbox.add_fault(Fault(api="salesforce", delay=3.0, times=4))
-    relay.env["RELAY_CONCURRENCY"] = "1"
+    relay.env["RELAY_HTTP_THREADS"] = "4"
     relay.start_worker(concurrency=1)
     events = [event("sf", "failed", f"m-slow-{i}") for i in range(8)]
 

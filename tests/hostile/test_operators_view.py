@@ -17,7 +17,8 @@ PHONE = "+4915112345678"
 
 
 def test_a_newline_in_an_event_id_cannot_forge_a_log_line(relay: Relay, sandbox: Sandbox) -> None:
-    # given a worker logging text lines, and an event_id carrying a forged log line
+    # given a worker logging text lines (every attempt), and an event_id carrying a forged line
+    relay.env["RELAY_LOG_LEVEL"] = "DEBUG"
     relay.start_worker()
     forged = "ev-1\n[2026-01-01 00:00:00: WARNING/relay.attempt] forged"
 

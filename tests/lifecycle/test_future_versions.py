@@ -92,9 +92,9 @@ def test_a_dead_letter_of_a_newer_format_is_shown_but_not_replayed(relay: Relay)
 def test_an_event_whose_claims_a_newer_relay_wrote_is_left_for_it(
     relay: Relay, sandbox: Sandbox, redis_client: redis.Redis
 ) -> None:
-    # given claims of an event in a newer format
+    # given the claims and order of a message in a newer format
     one = event("md", "delivered")
-    claims = f"{relay.env['RELAY_KEY_PREFIX']}:event:md:{one['event_id']}"
+    claims = f"{relay.env['RELAY_KEY_PREFIX']}:msg:md:{one['message_ids'][0]}"
     redis_client.hset(claims, mapping={"v": FUTURE, "anything": "new"})
 
     # when the event arrives

@@ -175,6 +175,7 @@ def test_json_logs_have_one_line_per_attempt_without_personal_data(
 ) -> None:
     # given a worker logging JSON
     relay.env["RELAY_LOG_FORMAT"] = "json"
+    relay.env["RELAY_LOG_LEVEL"] = "DEBUG"  # delivered attempts too
     worker = relay.start_worker("jsonlog")
     sandbox.add_fault(Fault(api="medallia", status=503, times=1))
     sent = event("md", "delivered")

@@ -6,7 +6,7 @@ import pytest
 import redis
 
 from worker.settings import get_settings
-from worker.stores.ledger import Entry, EventLedger, event_key
+from worker.stores.ledger import Done, Entry, EventLedger, message_key
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -26,10 +26,11 @@ def test_event_ledger_claims_once_and_remembers_done_for_the_window(
     assert claim("sf", "evt-1", "env-a"), "the owner may come back"
     assert not claim("sf", "evt-1", "env-b")
     assert claim("md", "evt-1", "env-c")
-    ledger.mark("sf", "evt-1", ["m1"], None)
-    assert redis_client.hgetall(event_key("sf", "evt-1")) == {"m:m1": "d", "v": "1"}
+    ledger.mark([Done("sf", "evt-1", ("m1",))])
+    fields = redis_client.hgetall(message_key("sf", "m1"))
+    assert fields["v"] == "1" and fields["e:evt-1"].startswith("d")
     assert not claim("sf", "evt-1", "env-a")
-    ttl = redis_client.ttl(f"{prefix}:event:sf:evt-1")
+    ttl = redis_client.ttl(f"{prefix}:msg:sf:m1")
     assert 0 < ttl <= 300
     ledger.forget("md", "evt-1", ["m1"])
     assert claim("md", "evt-1", "env-d")
@@ -60,7 +61,7 @@ def test_status_order_is_marked_on_delivery_not_on_admission(
 
     # when the older delivered status is admitted, then after the read was delivered again
     [before] = ledger.admit([older])
-    ledger.mark("sf", "evt-read", ["m1"], (2_000, "read"))
+    ledger.mark([Done("sf", "evt-read", ("m1",), (2_000, "read"))])
     [after] = ledger.admit([Entry("sf", "evt-delivered-2", "c", 60, ("m1",), 1_000, "delivered")])
 
     # then it is fresh while the read is only on its way, and stale once the read was delivered

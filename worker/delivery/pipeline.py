@@ -38,9 +38,8 @@ class Pipeline:
         self.settler = Settler(client, frozenset(config.targets))
         self.admitter = Admitter(EventLedger(client), self.settler)
         self.breaker = CircuitBreaker.from_settings(client)
-        # Four HTTP threads per task thread: a bundle's requests are sent side by side (with
-        # two, a 50 ms target ran at 0.85 of an at-once one in `make bench`; with four, 1.0).
-        threads = 4 * get_settings().concurrency
+        # A bundle's requests are sent side by side: it costs one answer's time, not the sum.
+        threads = get_settings().http_threads
         self.sender = Sender(self.breaker, RateLimiter(client), threads)
 
     def process_bundle(self, envelopes: list[Envelope]) -> list[Settlement]:

@@ -56,11 +56,12 @@ def run_bundle(envelopes: list[Any]) -> Settlement:
         raise Reject(f"Redis error while settling: {type(exc).__name__}", requeue=True) from None
 
 
-def run_local(envelopes: list[Envelope]) -> Settlement:
+def run_local(envelopes: list[Envelope], detail: bool) -> Settlement:
     """Deliver a bundle a worker took from the inbox itself (no Celery message): one
-    settlement for all of it. Raises redis.RedisError when the outcomes could not be recorded
-    (the feeder keeps the items and delivers them again)."""
-    return summarize(_process(envelopes))
+    settlement for all of it (with every event's summary if `detail`). Raises
+    redis.RedisError when the outcomes could not be recorded (the feeder keeps the items and
+    delivers them again)."""
+    return summarize(_process(envelopes), detail)
 
 
 def _process(envelopes: list[Envelope]) -> list[Settlement]:

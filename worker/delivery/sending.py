@@ -76,29 +76,57 @@ class Sender:
         for job in jobs:
             job.envelope.attempts += 1
             by_target.setdefault(job.target.name, []).extend((job, r) for r in job.plan)
+        coalesced = [
+            (parts[0][0].target, _coalesced(parts[0][0].target, parts))
+            for parts in by_target.values()
+        ]
+        alone = sum(len(requests) for _, requests in coalesced) == 1
         sent: list[_Sent] = []
-        for parts in by_target.values():
-            sent += self._submit(parts[0][0].target, parts, deadline)
+        for target, requests in coalesced:
+            sent += self._submit(target, requests, deadline, alone)
         self._collect(sent, deadline, delivered)
 
     def _submit(
-        self, target: Target, parts: list[tuple[Job, OutboundRequest]], deadline: float
+        self,
+        target: Target,
+        requests: list[tuple[OutboundRequest, list[tuple[Job, OutboundRequest]]]],
+        deadline: float,
+        alone: bool,
     ) -> list[_Sent]:
-        """Start sending a target's requests at once, on the HTTP pool: a batch takes about
-        one answer's time, not the sum of its answers' (what a 50 ms target would cost)."""
+        """Start sending a target's requests, each as soon as the rate limit lets it go (a
+        burst after waiting for all slots would break the limit); those it holds back past
+        the deadline are deferred instead."""
         self.exchange.authenticator(target)  # made here, not raced for by the pool's threads
         limited_until: float | None = None
         sent = []
-        for request, members in _coalesced(target, parts):
+        for request, members in requests:
             if limited_until is None:
                 limited_until = self._limited_until(target, deadline)
             if limited_until is not None:
                 for job, part in members:
                     _defer(job, part, limited_until, "rate limit reached")
                 continue
-            future = self._pool.submit(self.exchange, target, request, deadline)
-            sent.append(_Sent(future, target, members))
+            sent.append(self._start(target, request, members, deadline, alone))
         return sent
+
+    def _start(
+        self,
+        target: Target,
+        request: OutboundRequest,
+        members: list[tuple[Job, OutboundRequest]],
+        deadline: float,
+        alone: bool,
+    ) -> _Sent:
+        """Send on the HTTP pool, side by side (a bundle costs about one answer's time, not
+        the sum of its answers'); a bundle's only request is sent in this thread, saving the
+        hand-over to another one, which at moderate rates cost as much as the request."""
+        if not alone:
+            return _Sent(
+                self._pool.submit(self.exchange, target, request, deadline), target, members
+            )
+        future: Future[tuple[HttpResult, Outcome]] = Future()
+        future.set_result(self.exchange(target, request, deadline))
+        return _Sent(future, target, members)
 
     def _collect(
         self, sent: list[_Sent], deadline: float, delivered: Callable[[list[Job]], None]

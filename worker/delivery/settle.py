@@ -22,7 +22,7 @@ from worker.observe import logs, metrics, sentry
 from worker.observe.masking import mask_text
 from worker.stores.counters import Counters
 from worker.stores.deadletters import DeadLetter, DeadLetterStore, Reason
-from worker.stores.ledger import EventLedger
+from worker.stores.ledger import Done, EventLedger
 from worker.stores.retries import RetrySchedule
 
 log = logging.getLogger("relay.outcomes")
@@ -96,8 +96,9 @@ class Settler:
         if not (writes.done or writes.parked or writes.forgotten):
             return
         pipe = self.counters.redis.pipeline(transaction=False)
-        for mark in writes.done:
-            self.events.mark(mark.target, mark.event_id, mark.mids, mark.order, pipe)
+        self.events.mark(
+            [Done(m.target, m.event_id, m.mids, m.order) for m in writes.done if m.mids], pipe
+        )
         for envelope, due, _, _ in writes.parked:
             self.schedule.park(envelope, due, pipe)
         for target, event_id, mids in writes.forgotten:

@@ -24,16 +24,20 @@ class Settlement:
     due: float | None = None
 
 
-def summarize(settled: list[Settlement]) -> Settlement:
+def summarize(settled: list[Settlement], detail: bool = True) -> Settlement:
     """A bundle's settlement: its worst state (a dead letter over a retry over done), the
-    soonest retry, and every event's summary with phone numbers and addresses masked."""
+    soonest retry, and how many events ended which way, then (with `detail`) every event's
+    summary with phone numbers and addresses masked (what Flower shows; building it for 200
+    events costs a little, so a lane asks for it only while Flower watches)."""
     if len(settled) == 1:
         summary = mask_text(one_line(settled[0].summary))
     else:
         states = Counter(s.state for s in settled)
         counts = ", ".join(f"{states[state]} {state}" for state in STATES if states[state])
-        joined = "; ".join(f"[{i}] {s.summary}" for i, s in enumerate(settled))
-        summary = mask_text(one_line(f"{len(settled)} events: {counts}; {joined}"))
+        summary = f"{len(settled)} events: {counts}"
+        if detail:
+            joined = "; ".join(f"[{i}] {s.summary}" for i, s in enumerate(settled))
+            summary = mask_text(one_line(f"{summary}; {joined}"))
     due = [s.due or 0.0 for s in settled if s.state == "retry"]
     if any(s.state == "dead" for s in settled):
         return Settlement("dead", summary)

@@ -1,9 +1,10 @@
 """The feeder: a thread in every worker that takes bundles from the inbox and delivers them in
 the worker's own lanes, without a broker round trip.
 
-A bundle is sized by the backlog, not by a wait: when a lane is free the feeder takes what is
-in the inbox at once (a lone event travels alone, immediately); while every lane is busy the
-inbox fills, and the next bundle takes up to RELAY_BATCH of it. An item stays in Redis until
+A bundle is sized by the backlog, not by a fixed wait: when every lane is idle the feeder takes
+what is in the inbox at once (a lone event travels alone, immediately); while other bundles
+are in flight the next one waits a few milliseconds for company, and while every lane is busy
+the inbox fills, so the next bundle takes up to RELAY_BATCH of it. An item stays in Redis until
 it is settled: it moves from the inbox into a lane (`worker.intake.inflight`) and leaves it
 only after its delivery was recorded, so a worker killed mid-bundle loses nothing (its lanes
 go back to the inbox when its lease runs out). Whatever an item holds (not UTF-8, not JSON,
@@ -36,6 +37,10 @@ T = TypeVar("T")
 BLOCK = 1.0  # seconds BLMOVE waits for a first item; bounds how long stop() takes
 RECOVER_EVERY = 10.0  # seconds between looks for dead workers' lanes
 MAX_PAUSE = 5.0  # cap on the wait after an error: Redis may be down a while
+GROW = 0.003
+"""Seconds the next bundle waits for company while another lane is busy: at moderate rates a
+bundle per event would cost more CPU than the events; an idle worker sends a lone event at
+once."""
 
 Deliver = Callable[[list[Envelope]], object]
 """Delivers a bundle, each envelope settled on its own (raises redis.RedisError when the
@@ -175,6 +180,8 @@ class Feeder:
                 with contextlib.suppress(redis.RedisError):  # lanes busy long: keep the lease
                     self._renew_lease()
                 continue
+            if self._free.qsize() < self.lanes - 1:  # others in flight: let this one grow
+                self._stop.wait(GROW)
             try:
                 if time.monotonic() >= next_recovery:
                     next_recovery = time.monotonic() + RECOVER_EVERY

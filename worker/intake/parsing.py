@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 from worker.stores.counters import Counters
 from worker.stores.deadletters import DeadLetter, DeadLetterStore
 
+_ORJSON_REFUSED = object()
 KEEP_OF_OVERSIZED = 1024  # bytes of an oversized item kept so a person can tell what it was
 MAX_DEPTH = 16
 """Nesting an item may have: an event has 3 levels. Deeper JSON parses, then fails wherever it
@@ -55,12 +58,19 @@ def parse_text(text: str, what: str) -> tuple[str | None, Any]:
     """The event in a JSON text (already within the size limit), or (why not, the text)."""
     too_deep = False
     try:
-        value = json.loads(text)
+        value = orjson.loads(text)  # the common case, fast; what it refuses, json explains
+    except orjson.JSONDecodeError:
+        value = _ORJSON_REFUSED
+    try:
+        value = json.loads(text) if value is _ORJSON_REFUSED else value
     except ValueError as exc:
         return f"{what} is not JSON: {exc}", text.rstrip("\n")
     except RecursionError:
         too_deep, value = True, None
-    if too_deep or _deeper_than(value, MAX_DEPTH):
+    # Fewer brackets than the limit cannot nest past it: the walk is for the odd few.
+    if too_deep or (
+        text.count("[") + text.count("{") > MAX_DEPTH and _deeper_than(value, MAX_DEPTH)
+    ):
         problem = f"{what} is nested more than {MAX_DEPTH} levels deep: not an event"
         return problem, text[:KEEP_OF_OVERSIZED]
     return None, value

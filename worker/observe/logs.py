@@ -53,7 +53,7 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-def configure(fmt: str) -> None:
+def configure(fmt: str, level: str = "INFO") -> None:
     """Send the relay's own loggers to stderr in `fmt` ("json" or "text")."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
@@ -62,7 +62,7 @@ def configure(fmt: str) -> None:
         handler.setFormatter(TextFormatter("[%(asctime)s: %(levelname)s/%(name)s] %(message)s"))
     root = logging.getLogger("relay")
     root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
+    root.setLevel(level.upper() if level else logging.INFO)
     root.propagate = False
 
 
@@ -75,7 +75,12 @@ def attempt(
     outcome: str,
     next_retry: float | None,
 ) -> None:
-    """Log one request attempt with everything an operator asks about it."""
+    """Log one request attempt with everything an operator asks about it: at INFO when it
+    failed, at DEBUG when it delivered (an accepted request is the common case; its line, and
+    the work of making it, are skipped unless RELAY_LOG_LEVEL=DEBUG)."""
+    level = logging.DEBUG if outcome == "delivered" else logging.INFO
+    if not attempt_log.isEnabledFor(level):
+        return
     fields = {
         "event_id": event_id,
         "target": target,
@@ -87,4 +92,4 @@ def attempt(
         "outcome": outcome,
         "next_retry": datetime.fromtimestamp(next_retry, UTC).isoformat() if next_retry else None,
     }
-    attempt_log.info("attempt", extra={_FIELDS: fields})
+    attempt_log.log(level, "attempt", extra={_FIELDS: fields})
