@@ -16,14 +16,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import AT_ONCE, ROOT, SLOW, Result, cpu_seconds, stop_all
+from bench.common import AT_ONCE, ROOT, SLOW, Latency, Result, mark, note_share, stop_all
 from bench.events import make_events
 from bench.targets import Target, start_target
+
+CORES = os.cpu_count() or 1
+LATENCY_SHARES = (0.1, 0.5, 0.8)  # of the loop's rate, one process per core (issue 13)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--events", type=int, default=int(os.environ.get("BENCH_EVENTS") or 20_000))
+    parser.add_argument("--events", type=int, default=int(os.environ.get("BENCH_EVENTS") or 30_000))
     parser.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS") or 3))
     parser.add_argument("--cap", type=float, default=150.0, help="longest run, seconds")
     parser.add_argument(
@@ -33,22 +36,13 @@ def parse_args() -> argparse.Namespace:
         help="seconds per hand-written loop run against the 50 ms target (it does 20/s/process)",
     )
     parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--loop-rate", type=float, default=2000.0, help="with --skip loops: the loop's rate"
+    )
     parser.add_argument("--parked", type=int, default=0, help="only the parked-retries check")
-    parser.add_argument("--skip", default="", help="comma list of: loops,noop,relay,ingress")
+    parser.add_argument("--skip", default="", help="comma list of: loops,relay,latency,ingress")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
     return parser.parse_args()
-
-
-def mark(target: Target) -> tuple[float, float]:
-    """The target's CPU seconds and the clock, before a measurement."""
-    return cpu_seconds(target.pids()), time.monotonic()
-
-
-def note_share(result: Result, target: Target, before: tuple[float, float]) -> None:
-    """Keep the largest share of one core the target used during any run of this row."""
-    cpu, wall = before
-    share = (cpu_seconds(target.pids()) - cpu) / (time.monotonic() - wall) * 100
-    result.target_cpu_pct = round(max(result.target_cpu_pct or 0.0, share), 1)
 
 
 def run_loops(redis_url: str, configs: dict[str, Path], target: Target, args: Any) -> list[Result]:
@@ -58,9 +52,9 @@ def run_loops(redis_url: str, configs: dict[str, Path], target: Target, args: An
     results = []
     for name, config in configs.items():
         cap = args.cap if name == AT_ONCE else args.slow_loop_cap
-        for processes in (1, 2):
-            result = Result(f"hand-written loop {processes}p", name)
-            cmds = 0
+        for processes in sorted({1, CORES}):
+            result = Result(f"hand-written loop {processes}p", name, processes=processes)
+            cmds, cpu = 0, 0.0
             for _ in range(args.runs):
                 before = mark(target)
                 run = run_loop(redis_url, str(config), raws, processes, cap)
@@ -68,72 +62,75 @@ def run_loops(redis_url: str, configs: dict[str, Path], target: Target, args: An
                 result.rates.append(run.rate)
                 result.events.append(run.events)
                 result.rss_mb = run.rss_mb
-                cmds += run.redis_cmds
+                cmds, cpu = cmds + run.redis_cmds, cpu + run.cpu_seconds
                 if run.failures:
                     result.notes.append(f"{run.failures} non-2xx answers")
             result.cmds_per_event = cmds / max(sum(result.events), 1)
+            result.cpu_ms_per_event = cpu * 1000 / max(sum(result.events), 1)
             results.append(result)
             print(f"  {result.config} / {name}: {result.median:,.0f} events/s", flush=True)
-    return results
-
-
-def run_noops(client: Any, target: Target, logs: Path, args: Any) -> list[Result]:
-    from bench.noop import NoopSetup, run_noop, stash
-
-    events = make_events(args.events, "noop")
-    publish_rate = stash(client, events)
-    results = []
-    for setup in (
-        NoopSetup("celery no-op prefork 2", "prefork", 2, 1),
-        NoopSetup(f"celery no-op threads 16 x{os.cpu_count()}", "threads", 16, os.cpu_count() or 1),
-    ):
-        rates, rss, cmds = run_noop(client, setup, args.runs, len(events), args.cap, logs)
-        result = Result(setup.label, "(none)", rates=rates, events=[len(events)] * len(rates))
-        result.rss_mb, result.cmds_per_event = rss, cmds
-        result.notes.append(f"messages published beforehand at {publish_rate:,.0f}/s")
-        results.append(result)
-        print(f"  {result.config}: {result.median:,.0f} events/s", flush=True)
     return results
 
 
 def run_relay(
     client: Any, configs: dict[str, Path], target: Target, logs: Path, args: Any
 ) -> list[Result]:
-    from bench.relay_runs import Fleet, latency, throughput
+    from bench.relay_runs import Fleet
 
     results = []
-    workers = os.cpu_count() or 1
-    for name, config in configs.items():
-        result = Result(f"relay defaults, {workers} workers", name)
-        fleet = Fleet(client, config, workers, logs)
-        try:
-            cmds, pushes = 0, []
-            for i in range(args.runs):
-                events = make_events(args.events, f"relay-{config.stem}-{i}", seed=5 + i)
-                before = mark(target)
-                run = throughput(fleet, events, args.cap)
-                note_share(result, target, before)
-                result.rates.append(run.rate)
-                result.events.append(run.settled)
-                cmds += run.redis_cmds
-                pushes.append(run.push_rate)
-                if run.settled < len(events):
-                    result.notes.append(f"run {i}: {run.settled} settled within {args.cap}s")
-            result.cmds_per_event = cmds / max(sum(result.events), 1)
-            result.notes.append(f"producer pushed at {statistics.median(pushes):,.0f} events/s")
-            if name == AT_ONCE:
-                rate = result.median / 2
-                p50, p99, samples, notes = latency(fleet, target, rate, args.latency_seconds)
-                result.latency_p50_ms = None if p50 is None else round(p50, 2)
-                result.latency_p99_ms = None if p99 is None else round(p99, 2)
-                result.latency_rate, result.latency_samples = round(rate, 1), samples
-                result.notes.extend(notes)
-            result.rss_mb = fleet.rss_mb()
-        finally:
-            fleet.stop()
-        results.append(result)
-        print(f"  {result.config} / {name}: {result.median:,.0f} events/s", flush=True)
+    for workers in sorted({1, CORES}):
+        for name, config in configs.items():
+            result = Result(f"relay, {workers} worker(s)", name, processes=workers)
+            fleet = Fleet(client, config, workers, logs)
+            try:
+                _relay_runs(fleet, result, target, config, args)
+                result.rss_mb = fleet.rss_mb()
+            finally:
+                fleet.stop()
+            results.append(result)
+            print(f"  {result.config} / {name}: {result.median:,.0f} events/s", flush=True)
     return results
+
+
+def _relay_runs(fleet: Any, result: Result, target: Target, config: Path, args: Any) -> None:
+    from bench.relay_runs import throughput
+
+    cmds, cpu, pushes = 0, 0.0, []
+    for i in range(args.runs):
+        events = make_events(args.events, f"relay{result.processes}-{config.stem}-{i}", 5 + i)
+        before = mark(target)
+        run = throughput(fleet, events, args.cap)
+        note_share(result, target, before)
+        result.rates.append(run.rate)
+        result.events.append(run.settled)
+        cmds, cpu = cmds + run.redis_cmds, cpu + run.cpu_seconds
+        pushes.append(run.push_rate)
+        if run.settled < len(events):
+            result.notes.append(f"run {i}: {run.settled} settled within {args.cap}s")
+    result.cmds_per_event = cmds / max(sum(result.events), 1)
+    result.cpu_ms_per_event = cpu * 1000 / max(sum(result.events), 1)
+    result.notes.append(f"producer pushed at {statistics.median(pushes):,.0f} events/s")
+
+
+def run_latency(
+    client: Any, config: Path, target: Target, logs: Path, loop_rate: float, args: Any
+) -> list[Latency]:
+    """Single pushes at 10 %, 50 % and 80 % of the loop's rate (one process per core), to the
+    relay with one worker per core."""
+    from bench.relay_runs import Fleet, latency
+
+    found = []
+    fleet = Fleet(client, config, CORES, logs)
+    try:
+        for share in LATENCY_SHARES:
+            run = latency(fleet, target, loop_rate * share, args.latency_seconds)
+            found.append(Latency(share, round(run.rate, 1), run.p50, run.p90, run.p99, run.samples))
+            for note in run.notes:
+                print(f"  note: latency at {share:.0%}: {note}", flush=True)
+            print(f"  latency at {share:.0%} ({run.rate:,.0f}/s): p99 {run.p99} ms", flush=True)
+    finally:
+        fleet.stop()
+    return found
 
 
 def run_parked(client: Any, target: Target, workdir: Path, args: Any) -> dict[str, Any]:
@@ -213,15 +210,15 @@ def run_all(
         f"{statistics.mean(sizes):.0f} bytes",
         flush=True,
     )
-    results = _measure(client, redis_url, configs, target, workdir, args)
-    _report(results, target, host, args, began)
+    results, latencies = _measure(client, redis_url, configs, target, workdir, args)
+    _report(results, latencies, target, host, args, began)
     if "ingress" not in args.skip.split(","):
         from bench.ingress import run_ingress
 
         relay = [r.median for r in results if r.config.startswith("relay") and r.target == AT_ONCE]
         args.seconds = args.latency_seconds
         print("\ningress (one process) beside a bare server on the same stack:", flush=True)
-        rows = run_ingress(redis_url, workdir, args, relay[0] if relay else 2041.0)
+        rows = run_ingress(redis_url, workdir, args, max(relay) if relay else 2041.0)
         (args.out / "ingress.json").write_text(json.dumps(rows, indent=2) + "\n")
 
 
@@ -232,36 +229,48 @@ def _measure(
     target: Target,
     workdir: Path,
     args: Any,
-) -> list[Result]:
-    """Every configuration the arguments do not skip, with ratios to the baseline."""
+) -> tuple[list[Result], list[Latency]]:
+    """Every configuration the arguments do not skip, with ratios to the baseline; then the
+    latency runs at shares of the loop's rate."""
+    from bench.report import add_ratios
+
     skip = set(filter(None, args.skip.split(",")))
     results: list[Result] = []
     if "loops" not in skip:
         results += run_loops(redis_url, configs, target, args)
-    if "noop" not in skip:
-        results += run_noops(client, target, workdir, args)
     if "relay" not in skip:
         results += run_relay(client, configs, target, workdir, args)
-    from bench.report import add_ratios
-
     add_ratios(results)
-    return results
+    loop = [r.median for r in results if r.config == f"hand-written loop {CORES}p"]
+    latencies: list[Latency] = []
+    if "latency" not in skip:
+        rate = loop[0] if loop and loop[0] else args.loop_rate
+        latencies = run_latency(client, configs[AT_ONCE], target, workdir, rate, args)
+    return results, latencies
 
 
 def _report(
-    results: list[Result], target: Target, host: dict[str, Any], args: Any, began: float
+    results: list[Result],
+    latencies: list[Latency],
+    target: Target,
+    host: dict[str, Any],
+    args: Any,
+    began: float,
 ) -> None:
-    """The table, notes and goals on stdout; the JSON and the plot in the output folder."""
-    from bench.report import format_table, goals, write_json, write_png
+    """The tables, notes and goals on stdout; the JSON and the plot in the output folder."""
+    from bench.report import format_latency, format_table, goals, write_json, write_png
 
     print()
     print(format_table(results))
+    print()
+    print(format_latency(latencies))
     for r in results:
         for note in dict.fromkeys(r.notes):
             print(f"  note: {r.config} / {r.target}: {note}")
         if r.target_cpu_pct is not None:
             print(f"  target CPU: {r.config} / {r.target}: {r.target_cpu_pct}% of one core (max)")
-    for line in goals(results):
+    lines = goals(results, latencies)
+    for line in lines:
         print("goal: " + line)
     payload = {
         "wall_seconds": round(time.monotonic() - began),
@@ -269,12 +278,12 @@ def _report(
         "target": target.kind,
         "events_per_run": args.events,
         "runs": args.runs,
-        "goals": goals(results),
+        "goals": lines,
     }
-    write_json(args.out / "latest.json", payload, results)
+    write_json(args.out / "latest.json", payload, results, latencies)
     title = f"{host['nproc']} x {host['cpu']}, Python {host['python']}, "
     title += f"{args.events} events x {args.runs} runs, target {target.kind}"
-    problem = write_png(args.out / "latest.png", results, title)
+    problem = write_png(args.out / "latest.png", results, latencies, title)
     print(problem or f"wrote {args.out / 'latest.json'} and {args.out / 'latest.png'}")
 
 

@@ -31,10 +31,9 @@ class Result:
     target: str
     rates: list[float] = field(default_factory=list)
     events: list[int] = field(default_factory=list)
-    latency_p50_ms: float | None = None
-    latency_p99_ms: float | None = None
-    latency_rate: float | None = None
-    latency_samples: int | None = None
+    processes: int = 1
+    """Worker or loop processes: a row is compared with the loop of as many processes."""
+    cpu_ms_per_event: float | None = None
     rss_mb: float | None = None
     cmds_per_event: float | None = None
     target_cpu_pct: float | None = None
@@ -44,6 +43,18 @@ class Result:
     @property
     def median(self) -> float:
         return statistics.median(self.rates) if self.rates else 0.0
+
+
+@dataclass
+class Latency:
+    """Single pushes paced at a share of the loop's rate: push-to-post percentiles (ms)."""
+
+    share: float
+    rate: float
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    samples: int
 
 
 class Accountant:
@@ -170,3 +181,15 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
     return ordered[rank]
+
+
+def mark(target: Any) -> tuple[float, float]:
+    """The target's CPU seconds and the clock, before a measurement."""
+    return cpu_seconds(target.pids()), time.monotonic()
+
+
+def note_share(result: Result, target: Any, before: tuple[float, float]) -> None:
+    """Keep the largest share of one core the target used during any run of this row."""
+    cpu, wall = before
+    share = (cpu_seconds(target.pids()) - cpu) / (time.monotonic() - wall) * 100
+    result.target_cpu_pct = round(max(result.target_cpu_pct or 0.0, share), 1)

@@ -2,8 +2,8 @@
 
 `python -m bench.parked_memory [--events 100000]` starts a throwaway Redis and builds, with the
 relay's own classes, the state a real 503 + Retry-After leaves behind for each event: the
-idempotency claims, one per message id (`worker.stores.ledger.EventLedger.admit`; the newest-
-status marks come only with a delivery, so a parked event has none) and
+idempotency claims, in one hash per message id (`worker.stores.ledger.EventLedger.admit`;
+the newest-status mark joins it only with a delivery) and
 the envelope parked in the retry schedule (`RetrySchedule.park`) after one recorded attempt.
 Each family is written in its own phase, so its `used_memory` delta is its cost, TTL entries
 and hash-table buckets included (a table doubles in whichever phase crosses a power of two, so
@@ -129,7 +129,7 @@ def _usage_per_event(
 ) -> dict[str, float]:
     """MEMORY USAGE of each kind of key, sampled, per parked event."""
     prefix = os.environ["RELAY_KEY_PREFIX"]
-    claims, claim_usage = sampled_usage(client, f"{prefix}:event:*:parked-*", samples)
+    claims, claim_usage = sampled_usage(client, f"{prefix}:msg:*", samples)
     schedule_usage = memory_usage(client, f"{prefix}:retries", samples=0)
     return {
         "event claims": round(claim_usage * claims / count, 1),

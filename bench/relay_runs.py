@@ -20,6 +20,7 @@ import redis
 from bench.common import (
     Accountant,
     blocked_consumers,
+    cpu_seconds,
     percentile,
     start_group,
     stop_group,
@@ -61,6 +62,19 @@ class RelayRun:
     settled: int
     redis_cmds: int
     push_rate: float
+    cpu_seconds: float
+
+
+@dataclass(frozen=True)
+class LatencyRun:
+    """Push-to-post latency of single pushes paced at `rate`/s (None: no sample)."""
+
+    rate: float
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    samples: int
+    notes: list[str]
 
 
 class Fleet:
@@ -98,6 +112,10 @@ class Fleet:
     def rss_mb(self) -> float:
         return tree_rss_mb([p.pid for p in self.processes])
 
+    def cpu(self) -> float:
+        """CPU seconds the worker processes used so far (user and system)."""
+        return cpu_seconds([p.pid for p in self.processes])
+
     def reset_counters(self) -> None:
         self.client.delete(*self.stats_keys)
 
@@ -128,6 +146,7 @@ def throughput(fleet: Fleet, events: list[Any], cap: float) -> RelayRun:
     fleet.reset_counters()
     accountant = Accountant(fleet.client)
     accountant.begin()
+    cpu = fleet.cpu()
     started = time.monotonic()
     push_events(events)
     push_rate = len(events) / (time.monotonic() - started)
@@ -135,34 +154,21 @@ def throughput(fleet: Fleet, events: list[Any], cap: float) -> RelayRun:
     elapsed = time.monotonic() - started
     settled = fleet.settled(accountant)
     cmds = accountant.end()
-    return RelayRun(min(settled, len(events)) / elapsed, settled, cmds, push_rate)
+    rate = min(settled, len(events)) / elapsed
+    return RelayRun(rate, settled, cmds, push_rate, fleet.cpu() - cpu)
 
 
-def latency(
-    fleet: Fleet, target: Target, rate: float, seconds: float
-) -> tuple[float | None, float | None, int, list[str]]:
-    """Pushes paced at `rate`/s for `seconds`; p50, p99 push-to-arrival ms and sample count.
+def latency(fleet: Fleet, target: Target, rate: float, seconds: float) -> LatencyRun:
+    """Pushes paced at `rate`/s for `seconds`; push-to-arrival ms percentiles.
 
     Each event's id and message ids carry its push time (`lat-<ns>`, from time.time_ns() just
     before the push); nginx logs when each tagged request ended and its own time on it, so the
     arrival is `$msec - $request_time` (1 ms resolution) and the target's answer is excluded.
     """
-    from worker.intake.push import push_events
-
     fleet.reset_counters()
-    rng = random.Random(99)
     count = max(1, int(rate * seconds))
-    started = time.monotonic()
-    pushed: set[int] = set()
-    for i in range(count):
-        pause = started + i / rate - time.monotonic()
-        if pause > 0:
-            time.sleep(pause)
-        ns = time.time_ns()
-        push_events([make_event(rng, f"lat-{ns}", tag=f"lat-{ns}")])
-        pushed.add(ns)
+    pushed, achieved = _paced_pushes(rate, count)
     notes: list[str] = []
-    achieved = count / (time.monotonic() - started)
     if achieved < rate * 0.95:
         notes.append(f"latency pushes reached only {achieved:.0f}/s of {rate:.0f}/s asked")
     accountant = Accountant(fleet.client)
@@ -172,8 +178,26 @@ def latency(
     arrivals = target.arrivals()
     samples = [(at - ns / 1e9) * 1000 for ns, at in arrivals.items() if ns in pushed]
     if not samples:
-        return None, None, 0, [*notes, "latency run: no tagged request reached the target"]
-    return percentile(samples, 50), percentile(samples, 99), len(samples), notes
+        return LatencyRun(rate, None, None, None, 0, [*notes, "no tagged request arrived"])
+    p50, p90, p99 = (round(percentile(samples, q), 2) for q in (50, 90, 99))
+    return LatencyRun(rate, p50, p90, p99, len(samples), notes)
+
+
+def _paced_pushes(rate: float, count: int) -> tuple[set[int], float]:
+    """`count` single pushes, one every 1/`rate` s; their push times, and the rate achieved."""
+    from worker.intake.push import push_events
+
+    rng = random.Random(99)
+    started = time.monotonic()
+    pushed: set[int] = set()
+    for i in range(count):
+        pause = started + i / rate - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        ns = time.time_ns()
+        push_events([make_event(rng, f"lat-{ns}", tag=f"lat-{ns}")])
+        pushed.add(ns)
+    return pushed, count / (time.monotonic() - started)
 
 
 def parked_run(
