@@ -109,6 +109,18 @@ class Envelope:
         """Append one attempt to the history, keeping only the most recent ones."""
         self.history = [*self.history, {"at": round(time.time(), 3), **attempt}][-HISTORY_LIMIT:]
 
+    def note_deferral(self, why: str) -> None:
+        """Record why the event was held back unsent (no attempt spent), so the retry
+        schedule can tell; a deferral replaces the one before it, so a long wait does not
+        push the real attempts out of the history."""
+        entry = dict.fromkeys(ATTEMPT_KEYS)
+        entry.update(at=round(time.time(), 3), attempt=self.attempts, error=why, duration=0)
+        entry["outcome"] = "deferred"
+        kept = (
+            self.history[:-1] if self.history[-1:] and _deferral(self.history[-1]) else self.history
+        )
+        self.history = [*kept, entry][-HISTORY_LIMIT:]
+
     def narrowed(self, message_ids: list[str]) -> Envelope:
         """A copy whose event carries only `message_ids` (the ones still to deliver)."""
         event = dict(self.event) if isinstance(self.event, dict) else self.event
@@ -121,6 +133,10 @@ class Envelope:
             self.id,
             list(self.history),
         )
+
+
+def _deferral(entry: Any) -> bool:
+    return isinstance(entry, dict) and entry.get("outcome") == "deferred"
 
 
 def _pack_attempt(entry: dict[str, Any]) -> Any:

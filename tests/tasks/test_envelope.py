@@ -152,3 +152,30 @@ def test_narrowed_copies_the_given_list() -> None:
 def test_narrowed_leaves_a_non_dict_event_alone() -> None:
     envelope = Envelope("raw text")
     assert envelope.narrowed(["m-1"]).event == "raw text"
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        pytest.param([], ["deferred"], id="first-entry"),
+        pytest.param(["retry"], ["retry", "deferred"], id="after-an-attempt"),
+        pytest.param(["retry", "deferred"], ["retry", "deferred"], id="replaces-a-deferral"),
+        pytest.param(["retry"] * HISTORY_LIMIT, ["retry"] * (HISTORY_LIMIT - 1) + ["deferred"]),
+    ],
+)
+def test_a_deferral_is_noted_once_and_survives_the_compact_form(
+    before: list[str], after: list[str]
+) -> None:
+    # given an envelope with some history
+    envelope = Envelope(sample_event(), attempts=1)
+    for outcome in before:
+        envelope.record(attempt=1, endpoint="x", status=503, error=None, duration=0.1)
+        envelope.history[-1]["outcome"] = outcome
+
+    # when it is deferred by a rate limit, and round-trips through the retry schedule's form
+    envelope.note_deferral("rate limit reached")
+    back = Envelope.from_dict(json.loads(json.dumps(envelope.to_compact())))
+
+    # then the history ends with one deferral saying why, and no attempt was added
+    assert [h["outcome"] for h in back.history] == after
+    assert back.history[-1]["error"] == "rate limit reached" and back.attempts == 1

@@ -88,6 +88,7 @@ class Settler:
             writes.forgotten.append(_claims_of(envelope, target))
             return self.dead(envelope, "exhausted", message, target.name)
         due = min(due, deadline)
+        envelope.note_deferral(why)
         writes.parked.append((envelope, due, target.name, "deferred"))
         return Settlement("retry", f"deferred until {due - time.time():.1f}s from now: {why}", due)
 

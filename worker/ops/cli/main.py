@@ -17,6 +17,7 @@ from worker.observe.masking import mask_text
 from worker.ops.cli.dlq import dlq
 from worker.ops.cli.ingress import correlate, ingress
 from worker.ops.cli.retries import retries
+from worker.ops.cli.trace import trace_command
 from worker.settings import get_settings, safe_url
 
 
@@ -33,6 +34,7 @@ main.add_command(dlq)
 main.add_command(retries)
 main.add_command(ingress)
 main.add_command(correlate)
+main.add_command(trace_command)
 
 
 @main.command()
