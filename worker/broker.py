@@ -13,6 +13,8 @@ For every publish (and every ack), kombu 5.7 builds a new `redis.Redis` around i
 pool: a quarter of a publish's CPU, measured with cProfile, went to registering 169 response
 callbacks on that throw-away client. `redis.Redis` is thread-safe over its pool, so the channel
 keeps one per pool.
+
+Both changes apply to kombu's Sentinel transport too (`SentinelTransport`, for sentinel:// URLs).
 """
 
 from __future__ import annotations
@@ -86,3 +88,12 @@ class Channel(kombu_redis.Channel):
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+
+class SentinelChannel(Channel, kombu_redis.SentinelChannel):
+    """The same changes over kombu's Sentinel channel (sentinel:// URLs): the pool comes from the
+    sentinels' current master, the rest is the channel above."""
+
+
+class SentinelTransport(kombu_redis.SentinelTransport):
+    Channel = SentinelChannel

@@ -39,9 +39,12 @@ def free_port() -> int:
 class LocalRedis:
     """A redis-server child process on 127.0.0.1, in its own directory, stopped on `stop()`."""
 
-    def __init__(self, port: int | None = None, appendonly: bool = False) -> None:
+    def __init__(
+        self, port: int | None = None, appendonly: bool = False, extra: tuple[str, ...] = ()
+    ) -> None:
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.extra = extra  # more redis-server options, e.g. ("--replicaof", host, port)
         self.dir = tempfile.mkdtemp(prefix="relay-redis-")
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -68,6 +71,7 @@ class LocalRedis:
             "noeviction",
             "--loglevel",
             "warning",
+            *self.extra,
         ]
         with open(os.path.join(self.dir, "redis.log"), "wb") as log:  # the child keeps its fd
             self.process = subprocess.Popen(
