@@ -216,3 +216,12 @@ def test_the_pod_monitor_scrapes_the_workers_metrics_port(rendered: Docs) -> Non
 
     assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
     assert ports[monitor["spec"]["podMetricsEndpoints"][0]["port"]] == port
+
+
+def test_flower_asks_for_a_password_from_the_secret(rendered: Docs) -> None:
+    pod = one(rendered, "Deployment", "relay-flower")["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    secret = one(rendered, "Secret", "")
+
+    ref = env["FLOWER_BASIC_AUTH"]["valueFrom"]["secretKeyRef"]
+    assert ref["name"] == secret["metadata"]["name"] and ref["key"] in secret["data"]
