@@ -51,7 +51,11 @@ class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
             hold=spare_open_circuits(),
         )
         self.pump.start()
-        client = get_redis()
+        # Without silent retries: a move from the inbox that ran but whose answer was lost
+        # (Redis restarting or failing over) must surface, so that the bundler publishes what
+        # its inflight list holds; a blind repeat would take other items and its DEL would
+        # then drop the first ones.
+        client = get_redis(retry=False)
         try:
             recover_orphans(client)
         except redis.RedisError as exc:  # the bundler looks again every few seconds

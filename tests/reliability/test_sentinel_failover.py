@@ -86,6 +86,35 @@ def settled_ids(relay: Relay, sandbox: Sandbox) -> tuple[Counter[str], set[str]]
     return posts, dead
 
 
+def wait_all_settled(relay: Relay, sandbox: Sandbox, wanted: set[str]) -> None:
+    """Wait until every message id was posted or dead-lettered; on a timeout say where they are."""
+    try:
+        wait_for(lambda: wanted <= set().union(*settled_ids(relay, sandbox)), 120, "every event")
+    except AssertionError as timed_out:
+        raise AssertionError(where_they_are(relay, sandbox, wanted)) from timed_out
+
+
+def where_they_are(relay: Relay, sandbox: Sandbox, wanted: set[str]) -> str:
+    """On a timeout: how many events are missing, what Redis still holds, what workers said."""
+    from worker.ops.status import queue_depth
+    from worker.stores.connection import get_redis, scan_match
+
+    posts, dead = settled_ids(relay, sandbox)
+    client = get_redis()
+    said = [
+        line
+        for log in sorted(relay.tmp.glob("*.log"))
+        for line in log.read_text(errors="replace").splitlines()
+        if "WARNING" in line or "ERROR" in line or "CRITICAL" in line
+    ]
+    return (
+        f"missing {len(wanted - set(posts) - dead)} of {len(wanted)}; inbox "
+        f"{Inbox().depth()}, queue {queue_depth()}, unacked {client.hlen('unacked')}, inflight "
+        f"{sum(client.llen(k) for k in client.scan_iter(match=scan_match('inflight', '')))}, "
+        f"retries {relay.retries_waiting()}; worker warnings:\n" + "\n".join(said[-40:])
+    )
+
+
 @pytest.mark.timeout(200)
 def test_a_master_killed_under_load_fails_over_and_nothing_is_lost(
     relay: Relay,
@@ -110,7 +139,7 @@ def test_a_master_killed_under_load_fails_over_and_nothing_is_lost(
 
     # then every event is posted or held as a dead letter, by the same worker processes
     wanted = {m for e in events for m in e["message_ids"]}
-    wait_for(lambda: wanted <= set().union(*settled_ids(relay, sandbox)), 120, "every event")
+    wait_all_settled(relay, sandbox, wanted)
     posts, dead = settled_ids(relay, sandbox)
     lost = wanted - set(posts) - dead
     figures(

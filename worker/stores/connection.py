@@ -15,29 +15,35 @@ from redis.sentinel import Sentinel
 from worker.settings import get_settings
 
 _lock = threading.Lock()
-_clients: dict[str, redis.Redis] = {}
+_clients: dict[tuple[str, bool], redis.Redis] = {}
 
 
-def get_redis(url: str | None = None) -> redis.Redis:
-    """A shared, thread-safe client for `url` (default: REDIS_URL); strings come back decoded."""
+def get_redis(url: str | None = None, *, retry: bool = True) -> redis.Redis:
+    """A shared, thread-safe client for `url` (default: REDIS_URL); strings come back decoded.
+
+    With `retry` (the default) a command that meets a dropped connection is sent again, for a
+    few seconds, which rides out a Redis restart or failover. That is only safe for commands
+    whose repeat does no harm: a move that ran but whose answer was lost would move other items
+    the second time. `retry=False` gives a client that raises instead, for callers that recover
+    from the state in Redis themselves (the inbox bundler).
+    """
     url = url or get_settings().redis_url
     with _lock:
-        client = _clients.get(url)
+        client = _clients.get((url, retry))
         if client is None:
             options: dict[str, Any] = {
                 "decode_responses": True,
                 "socket_timeout": 10,
                 "socket_connect_timeout": 5,
                 "health_check_interval": 30,
-                # Ride out a Redis restart or failover (a few seconds) inside the task.
-                "retry": Retry(ExponentialBackoff(cap=2.0, base=0.1), 8),
-                "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
+                "retry": Retry(ExponentialBackoff(cap=2.0, base=0.1), 8 if retry else 0),
+                "retry_on_error": [redis.ConnectionError, redis.TimeoutError] if retry else [],
             }
             if is_sentinel(url):
                 client = _master_through_sentinels(url, options)
             else:
                 client = redis.Redis.from_url(url, **options)
-            _clients[url] = client
+            _clients[(url, retry)] = client
         return client
 
 
