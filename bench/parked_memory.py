@@ -2,7 +2,8 @@
 
 `python -m bench.parked_memory [--events 100000]` starts a throwaway Redis and builds, with the
 relay's own classes, the state a real 503 + Retry-After leaves behind for each event: the
-idempotency claim and the per-message-id status (both `worker.stores.ledger.EventLedger.admit`) and
+idempotency claims, one per message id (`worker.stores.ledger.EventLedger.admit`; the newest-
+status marks come only with a delivery, so a parked event has none) and
 the envelope parked in the retry schedule (`RetrySchedule.park`) after one recorded attempt.
 Each family is written in its own phase, so its `used_memory` delta is its cost, TTL entries
 and hash-table buckets included (a table doubles in whichever phase crosses a power of two, so
@@ -44,8 +45,8 @@ def parse_args() -> argparse.Namespace:
 
 
 def parked_envelope(event: dict[str, Any], rng: random.Random) -> Envelope:
-    """The envelope a first attempt answered 503 leaves parked (claimed, one history entry)."""
-    envelope = Envelope(event, attempts=1, claimed=True)
+    """The envelope a first attempt answered 503 leaves parked (one history entry)."""
+    envelope = Envelope(event, attempts=1)
     if event["target"] == "md":
         endpoint = "messages"
     elif event["status"] in ("failed", "undelivered"):
@@ -72,16 +73,14 @@ class State:
         self.schedule = RetrySchedule(client)
 
     def claim(self, envelope: Envelope) -> None:
-        """The idempotency claim alone (measured as its own key family)."""
+        """The idempotency claims, as admission writes them (its status-order check reads)."""
         event = self.load_event(envelope.event)
-        entry = Entry(event.target, event.event_id, envelope.id, HOLD)
-        assert self.ledger.admit([entry]) == [(True, [])]
-
-    def admit(self, envelope: Envelope) -> None:
-        """The per-message-id status (the envelope holds its claim by now)."""
-        event = self.load_event(envelope.event)
-        entry = Entry(event.target, event.event_id, envelope.id, HOLD, "held", event)
-        assert self.ledger.admit([entry]) == [(True, list(event.message_ids))]
+        ids = event.message_ids
+        entry = Entry(
+            event.target, event.event_id, envelope.id, HOLD, ids, event.occurred_ms, event.status
+        )
+        [admitted] = self.ledger.admit([entry])
+        assert admitted.fresh == list(ids)
 
     def park(self, envelope: Envelope) -> None:
         self.schedule.park(envelope, time.time() + RETRY_AFTER)
@@ -131,11 +130,9 @@ def _usage_per_event(
     """MEMORY USAGE of each kind of key, sampled, per parked event."""
     prefix = os.environ["RELAY_KEY_PREFIX"]
     claims, claim_usage = sampled_usage(client, f"{prefix}:event:*:parked-*", samples)
-    _, msg_usage = sampled_usage(client, f"{prefix}:msg:*", samples)
     schedule_usage = memory_usage(client, f"{prefix}:retries", samples=0)
     return {
         "event claims": round(claim_usage * claims / count, 1),
-        "status hashes": round(msg_usage * message_ids / count, 1),
         "retry schedule": round(schedule_usage / (count + WARMUP), 1),
     }
 
@@ -147,7 +144,6 @@ def measure(url: str, count: int, samples: int) -> dict[str, Any]:
     warmup = [parked_envelope(e, rng) for e in make_events(WARMUP, "warm", 3, postable_only=True)]
     for envelope in warmup:
         state.claim(envelope)
-        state.admit(envelope)
         state.park(envelope)
     events = make_events(count, "parked", seed=7, postable_only=True)
     envelopes = [parked_envelope(e, rng) for e in events]
@@ -157,7 +153,6 @@ def measure(url: str, count: int, samples: int) -> dict[str, Any]:
     total_before = used_memory(client)
     deltas = {
         "event claims": phase(client, state.claim, envelopes),
-        "status hashes": phase(client, state.admit, envelopes),
         "retry schedule": phase(client, state.park, envelopes),
     }
     total = used_memory(client) - total_before

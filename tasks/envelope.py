@@ -9,6 +9,28 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 HISTORY_LIMIT = 20  # attempts remembered per event: enough to read a story, bounded in size
+FORMAT = 1
+"""The version of the envelope's stored forms (Celery messages, parked retries), written in
+each as "v". A release that changes them raises it; a worker that meets a newer one leaves
+the item for a worker that knows it (`NewerFormat`), so old and new workers can run side by
+side during a rolling upgrade."""
+
+
+class NewerFormat(ValueError):
+    """An item written by a newer relay, in a format this worker does not know."""
+
+    def __init__(self, version: object) -> None:
+        self.version = version
+        super().__init__(f"written in format v{version}; this worker knows up to v{FORMAT}")
+
+
+def is_newer(data: Any) -> bool:
+    """Whether a stored item (a dict) says it is in a format newer than this worker knows."""
+    if not isinstance(data, dict):
+        return False
+    version = data.get("v", FORMAT)
+    return not isinstance(version, int) or isinstance(version, bool) or version > FORMAT
+
 
 # The keys of an attempt the pipeline records, in order. The compact form stores such an entry
 # as a bare list of its values; any other entry stays a dict.
@@ -16,9 +38,9 @@ ATTEMPT_KEYS = ("at", "attempt", "endpoint", "status", "error", "duration", "out
 
 # Where each bookkeeping field is stored in the long form (`to_dict`, Celery messages and dead
 # letters) and in the compact one (`to_compact`, the retry schedule).
-_BOOKKEEPING = ("attempts", "first_seen", "id", "history", "claimed", "replayed")
+_BOOKKEEPING = ("attempts", "first_seen", "id", "history")
 _LONG_FORM = {name: name for name in _BOOKKEEPING}
-_COMPACT_FORM = dict(zip(_BOOKKEEPING, ("a", "f", "i", "h", "c", "r"), strict=True))
+_COMPACT_FORM = dict(zip(_BOOKKEEPING, ("a", "f", "i", "h"), strict=True))
 
 
 @dataclass(slots=True)
@@ -30,34 +52,27 @@ class Envelope:
     first_seen: float = field(default_factory=time.time)
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     history: list[dict[str, Any]] = field(default_factory=list)
-    claimed: bool = False
-    """This envelope owns its event_id's idempotency claim (it is the original, not a copy)."""
-    replayed: bool = False
-    """Queued by an operator's replay: delivered even if the event_id was seen before."""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"v": FORMAT, **asdict(self)}
 
     def to_message(self) -> dict[str, Any]:
         """`to_dict` without the deep copy, for an envelope serialized at once and never used
         again (the bundler's fresh ones: dataclasses.asdict was 6% of a worker's CPU)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {"v": FORMAT, **{f.name: getattr(self, f.name) for f in fields(self)}}
 
     def to_compact(self) -> dict[str, Any]:
         """The same envelope in fewer bytes, for the retry schedule (100,000 may wait there).
 
-        One-letter keys, defaults left out (no attempts, history, claim or replay), each
+        One-letter keys, defaults left out (no attempts, no history), each
         recorded attempt a bare list of values. The event stays whole under "event": it must
         come back exactly as received, and the retry pump reads its target there.
         `from_dict` reads this form and `to_dict`'s alike."""
         names = _COMPACT_FORM
-        data: dict[str, Any] = {names["id"]: self.id, names["first_seen"]: self.first_seen}
+        data: dict[str, Any] = {"v": FORMAT, names["id"]: self.id}
+        data[names["first_seen"]] = self.first_seen
         if self.attempts:
             data[names["attempts"]] = self.attempts
-        if self.claimed:
-            data[names["claimed"]] = 1
-        if self.replayed:
-            data[names["replayed"]] = 1
         if self.history:
             data[names["history"]] = [_pack_attempt(entry) for entry in self.history]
         data["event"] = copy.deepcopy(self.event)
@@ -65,12 +80,18 @@ class Envelope:
 
     @classmethod
     def from_dict(cls, data: Any) -> Envelope:
-        """Rebuild an envelope from `to_dict`'s form or `to_compact`'s; anything that is not
-        an envelope is treated as a bare event."""
+        """Rebuild an envelope from `to_dict`'s form or `to_compact`'s (an envelope without
+        "v" is of format 1); anything that is not an envelope is treated as a bare event.
+        Raises `NewerFormat` for an envelope of a newer format."""
         if isinstance(data, dict) and "event" in data:
+            if is_newer(data):
+                raise NewerFormat(data.get("v"))
             for names in (_LONG_FORM, _COMPACT_FORM):
                 if names["first_seen"] in data:
-                    return cls._read(data, names)
+                    try:
+                        return cls._read(data, names)
+                    except (TypeError, ValueError, OverflowError):
+                        break  # not an envelope after all: the whole thing is the event
         return cls(event=data)
 
     @classmethod
@@ -82,8 +103,6 @@ class Envelope:
             first_seen=float(data[names["first_seen"]]),
             id=str(data.get(names["id"]) or uuid.uuid4().hex),
             history=[_unpack_attempt(entry) for entry in history],
-            claimed=bool(data.get(names["claimed"], False)),
-            replayed=bool(data.get(names["replayed"], False)),
         )
 
     def record(self, **attempt: Any) -> None:
@@ -101,8 +120,6 @@ class Envelope:
             self.first_seen,
             self.id,
             list(self.history),
-            self.claimed,
-            self.replayed,
         )
 
 

@@ -7,7 +7,7 @@ contract gets one message per field saying what is wrong.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from marshmallow import (
@@ -29,14 +29,26 @@ _MIN_MS = 946_684_800_000
 _MAX_MS = 7_258_118_400_000
 
 
-def _epoch_to_ms(value: float) -> int:
-    if not math.isfinite(value) or value < 0:
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_OUT_OF_RANGE = "Epoch time out of range (expected a time between 2000 and 2200 in seconds or ms)."
+
+
+def _epoch_to_ms(value: int | float) -> int:
+    """Epoch seconds or milliseconds as whole milliseconds (rounded down)."""
+    if isinstance(value, float) and not math.isfinite(value):
         raise ValidationError("Must be a positive epoch time in seconds or milliseconds.")
+    if value < 0:  # compared as it is: an int of 400 digits must not become a float
+        raise ValidationError("Must be a positive epoch time in seconds or milliseconds.")
+    if value > _MAX_MS:
+        raise ValidationError(_OUT_OF_RANGE)
     ms = value if value >= _MS_THRESHOLD else value * 1000
+    if isinstance(ms, float):
+        # 1700000000.491 * 1000 is 1700000000490.9998 in binary floating point: a thousandth
+        # of a millisecond of slack keeps the millisecond that was written.
+        ms = math.floor(ms + 1e-3)
     if not _MIN_MS <= ms <= _MAX_MS:
-        raise ValidationError(
-            "Epoch time out of range (expected a time between 2000 and 2200 in seconds or ms)."
-        )
+        raise ValidationError(_OUT_OF_RANGE)
     return int(ms)
 
 
@@ -52,6 +64,8 @@ class OccurredAt(fields.Field[int]):
             raise ValidationError("Must be an ISO-8601 time with offset or an epoch number.")
         text = value.strip()
         if text.isascii() and text.isdigit():
+            if len(text) > 15:  # int() of thousands of digits raises; this is past 2200 anyway
+                raise ValidationError(_OUT_OF_RANGE)
             return _epoch_to_ms(int(text))
         try:
             parsed = datetime.fromisoformat(text)
@@ -59,7 +73,8 @@ class OccurredAt(fields.Field[int]):
             raise ValidationError(f"Not an ISO-8601 time: {text[:40]!r}.") from None
         if parsed.tzinfo is None or parsed.utcoffset() is None:
             raise ValidationError("ISO-8601 time needs a UTC offset (e.g. 'Z' or '+02:00').")
-        return _epoch_to_ms(parsed.timestamp() * 1000)
+        # Exact arithmetic: timestamp() * 1000 loses a millisecond to rounding now and then.
+        return _epoch_to_ms((parsed - _EPOCH) // _MS)
 
 
 class ErrorCode(fields.Field[int | str]):
@@ -72,11 +87,23 @@ class ErrorCode(fields.Field[int | str]):
             raise ValidationError("Must not be empty.")
         if isinstance(value, str) and len(value) > 100:
             raise ValidationError("Longer than maximum length 100.")
+        if isinstance(value, str):
+            _unicode(value)
         return value
 
 
+def _unicode(value: str) -> None:
+    """Refuse text that is not valid Unicode: JSON's "\\ud800" decodes to a lone surrogate,
+    which no UTF-8 body, Redis key or log line can carry."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        problem = "Not valid Unicode text (it holds a lone UTF-16 surrogate)."
+        raise ValidationError(problem) from None
+
+
 def _text(max_len: int, **kwargs: Any) -> fields.String:
-    return fields.String(validate=validate.Length(min=1, max=max_len), **kwargs)
+    return fields.String(validate=[validate.Length(min=1, max=max_len), _unicode], **kwargs)
 
 
 class ErrorSchema(Schema):
@@ -133,6 +160,7 @@ class EventSchema(Schema):
 
 
 _SCHEMA = EventSchema()
+_MAX_PROBLEM_TEXT = 2000
 
 
 class InvalidEvent(ValueError):
@@ -140,7 +168,10 @@ class InvalidEvent(ValueError):
 
     def __init__(self, messages: dict[str, Any]) -> None:
         self.messages = messages
-        super().__init__(format_problems(messages))
+        text = format_problems(messages)
+        if len(text) > _MAX_PROBLEM_TEXT:  # ten thousand unknown fields make no better message
+            text = text[:_MAX_PROBLEM_TEXT] + "… (more problems not shown)"
+        super().__init__(text)
 
 
 def format_problems(messages: Any, prefix: str = "") -> str:
@@ -148,7 +179,7 @@ def format_problems(messages: Any, prefix: str = "") -> str:
     if isinstance(messages, dict):
         parts = [
             # marshmallow files whole-object problems under "_schema": name the object instead.
-            format_problems(v, prefix if k == "_schema" else f"{prefix}{k}.")
+            format_problems(v, prefix if k == "_schema" else f"{prefix}{_field_name(k)}.")
             for k, v in messages.items()
         ]
         return "; ".join(p for p in parts if p)
@@ -159,6 +190,15 @@ def format_problems(messages: Any, prefix: str = "") -> str:
             for m in messages
         )
     return f"{prefix.rstrip('.') or 'event'}: {str(messages).rstrip('.')}"
+
+
+def _field_name(name: Any) -> str:
+    """A field name fit to print: a producer's unknown key may hold newlines, surrogates, or
+    be thousands of characters long."""
+    text = str(name)
+    if text.isprintable() and len(text) <= 60:
+        return text
+    return ascii(text)[1:-1][:60]
 
 
 def load_event(raw: Any) -> Event:

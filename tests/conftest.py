@@ -8,11 +8,24 @@ from pathlib import Path
 
 import pytest
 import redis
+from hypothesis import HealthCheck, settings
 
 from tests.support.harness import Relay
+from tests.support.sentry_standin import SentryStandIn
 from worker.dev.local_redis import LocalRedis
 from worker.dev.sandbox import Sandbox
 from worker.settings import get_settings
+
+# Property-based tests: a few hundred examples each keeps `make test` within its minutes; no
+# per-example deadline (the machine is shared and noisy), no example database in the tree.
+settings.register_profile(
+    "relay",
+    max_examples=int(os.environ.get("RELAY_HYPOTHESIS_EXAMPLES", "300")),
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("relay")
 
 
 @pytest.fixture(scope="session")
@@ -66,6 +79,23 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     yield client
     client.close()
+
+
+@pytest.fixture
+def raw_client(redis_url: str) -> Iterator[redis.Redis]:
+    """A client that reads values as bytes, as the bundler does."""
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def sentry(relay: Relay) -> Iterator[SentryStandIn]:
+    """A local Sentry ingest stand-in that the relay's workers report to."""
+    standin = SentryStandIn().start()
+    relay.env["SENTRY_DSN"] = standin.dsn
+    yield standin
+    standin.stop()
 
 
 _FIGURES: list[str] = []

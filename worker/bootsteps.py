@@ -1,22 +1,27 @@
-"""What runs inside every worker beside the tasks: the inbox bundler, the retry pump, the
-heartbeat and the metrics server (a Celery bootstep), and the start-up configuration check."""
+"""What runs inside every worker beside the tasks: the inbox feeder and its lanes, the retry
+pump, the heartbeat and the metrics server (a Celery bootstep), and the start-up check."""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
+import time
 from typing import Any
 
 import redis
 from celery import bootsteps
 from celery.signals import task_prerun, worker_init
 
-from worker.intake.bundler import Bundler, recover_orphans
-from worker.intake.publish import Publisher
+from tasks.envelope import Envelope
+from worker.intake.feeder import Feeder
+from worker.intake.inflight import recover_orphans
+from worker.intake.labels import bundle_label
+from worker.intake.publish import DELIVER, DELIVER_BUNDLE, Publisher
 from worker.observe import logs
 from worker.observe.metrics import start_metrics_server
 from worker.observe.sentry import init_sentry
+from worker.observe.taskevents import TaskEvents
 from worker.ops.gauges import StateCollector
 from worker.settings import get_settings
 from worker.stores.connection import get_redis
@@ -25,17 +30,18 @@ from worker.stores.pump import RetryPump, spare_open_circuits
 from worker.stores.retries import RetrySchedule
 
 HEARTBEAT = Heartbeat()
+lane_log = logging.getLogger("relay.lane")
 
 
 class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
-    """Runs the retry pump, the inbox bundler and the metrics server inside every worker."""
+    """Runs the retry pump, the inbox feeder and the metrics server inside every worker."""
 
     requires = ("celery.worker.components:Pool",)
 
     def __init__(self, worker: Any, **kwargs: Any) -> None:
         super().__init__(worker, **kwargs)
         self.pump: RetryPump | None = None
-        self.bundler: Bundler | None = None
+        self.feeder: Feeder | None = None
 
     def start(self, worker: Any) -> None:
         settings = get_settings()
@@ -51,31 +57,52 @@ class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
             hold=spare_open_circuits(),
         )
         self.pump.start()
-        # Without silent retries: a move from the inbox that ran but whose answer was lost
-        # (Redis restarting or failing over) must surface, so that the bundler publishes what
-        # its inflight list holds; a blind repeat would take other items and its DEL would
-        # then drop the first ones.
-        client = get_redis(retry=False)
+        client = get_redis(raw=True)  # producers' items may not be UTF-8
         try:
             recover_orphans(client)
         except redis.RedisError as exc:  # the bundler looks again every few seconds
             logging.getLogger("relay.inbox").warning(
                 "inbox: could not recover stopped bundlers' events yet (%s)", exc
             )
-        # One bundler per process: the pid tells apart the processes of one host name.
+        # One feeder per process: the pid tells apart the processes of one host name.
         owner = f"{worker.hostname}:{os.getpid()}"
-        self.bundler = Bundler(
-            client, publisher.publish_new, owner, settings.bundle_size, settings.linger
-        )
-        self.bundler.start()
+        events = TaskEvents(lambda: getattr(worker.consumer, "event_dispatcher", None))
+        deliver = LaneDelivery(events)
+        self.feeder = Feeder(client, deliver, owner, settings.lanes, settings.bundle_size)
+        self.feeder.start()
 
     def stop(self, worker: Any) -> None:
-        # Reverse order of start; the bundler's last round publishes before the lease goes.
-        if self.bundler is not None:
-            self.bundler.stop()
+        # Reverse order of start: the lanes finish what they hold (a task's budget plus a
+        # request's timeout at most) before the lease goes.
+        if self.feeder is not None:
+            settings = get_settings()
+            self.feeder.stop(settings.task_budget + 15)
         if self.pump is not None:
             self.pump.stop()
         HEARTBEAT.stop()
+
+
+class LaneDelivery:
+    """What a lane does with a bundle: the pipeline, told to Flower and to the heartbeat as a
+    task of the same name a Celery message would have run."""
+
+    def __init__(self, events: TaskEvents) -> None:
+        self.events = events
+
+    def __call__(self, envelopes: list[Envelope]) -> None:
+        from worker.delivery.runtime import run_local
+
+        HEARTBEAT.task_received()
+        task_id = None
+        name = DELIVER if len(envelopes) == 1 else DELIVER_BUNDLE
+        if self.events.on() is not None:
+            label = bundle_label([(e.event, e.attempts + 1) for e in envelopes])
+            task_id = self.events.started(name, label)
+        began = time.monotonic()
+        verdict = run_local(envelopes)
+        self.events.finished(task_id, verdict.state, verdict.summary, began)
+        # As Celery logs a task's end: the state (a dead letter outranks a retry) and summary.
+        lane_log.info("%s in a lane: %s: %.300s", name, verdict.state, verdict.summary)
 
 
 def _task_received(**_: Any) -> None:
@@ -84,13 +111,14 @@ def _task_received(**_: Any) -> None:
 
 def _check_config(**_: Any) -> None:
     """Refuse to start on a bad configuration, listing every problem, before any event."""
-    from worker.config import ConfigError
+    from worker.config import ConfigError, check_timing
     from worker.delivery.runtime import get_pipeline
 
     settings = get_settings()
     logs.configure(settings.log_format)
     try:
         pipeline = get_pipeline()
+        check_timing(pipeline.config, settings.task_budget, settings.visibility_timeout)
     except ConfigError as exc:
         print(f"relay worker: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

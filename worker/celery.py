@@ -60,9 +60,9 @@ app.conf.update(
     },
     broker_connection_retry_on_startup=True,
     broker_connection_max_retries=None,
-    # Workers send task events so Flower sees every task without extra flags. Producers do not
-    # send "task-sent" events: that would double the cost of every publish.
-    worker_send_task_events=True,
+    # Task events cost CPU for every task: off unless asked (RELAY_TASK_EVENTS); Flower turns
+    # them on itself (enable_events) when it watches. Producers never send "task-sent" events.
+    worker_send_task_events=settings.task_events,
     task_send_sent_event=False,
     worker_hijack_root_logger=False,
 )

@@ -120,6 +120,19 @@ def parse_config(
     return RelayConfig(targets=targets, retry=defaults, secrets=frozenset(secrets))
 
 
+def check_timing(config: RelayConfig, task_budget: float, visibility_timeout: float) -> None:
+    """Refuse settings under which a live worker's task could outlast the visibility timeout
+    (Redis would hand the same message to a second worker while the first still sends it)."""
+    longest = max((t.timeout for t in config.targets.values()), default=0.0)
+    if task_budget + longest + 5 > visibility_timeout:
+        problem = (
+            f"RELAY_TASK_BUDGET ({task_budget:g}s) plus the longest target timeout "
+            f"({longest:g}s) must stay at least 5s under RELAY_VISIBILITY_TIMEOUT "
+            f"({visibility_timeout:g}s), or a slow task is handed to a second worker"
+        )
+        raise ConfigError("environment", [problem])
+
+
 def _substitute(
     value: Any, where: str, environ: Mapping[str, str], problems: list[str], secrets: set[str]
 ) -> Any:
@@ -181,12 +194,28 @@ def _base_url(value: Any, where: str, problems: list[str]) -> str:
     if not isinstance(value, str) or not value:
         problems.append(f"{where}.base_url: required, e.g. https://host.example.com")
         return ""
+    problems += http_url_problems(value, f"{where}.base_url")
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        problems.append(f"{where}.base_url: must be an http(s) URL with a host, got {value!r}")
     if parts.query or parts.fragment:
         problems.append(f"{where}.base_url: must not carry a query or fragment")
     return value.rstrip("/")
+
+
+def http_url_problems(value: str, where: str) -> list[str]:
+    """What is wrong with an http(s) URL the relay will call: no scheme or host, credentials
+    in it (they belong in `auth`, as ${ENV} secrets), or spaces and control characters."""
+    try:
+        parts = urlsplit(value)
+        host, _ = parts.hostname, parts.port
+    except ValueError:  # e.g. a port that is not a number
+        return [f"{where}: not a URL"]
+    if parts.scheme not in ("http", "https") or not host:
+        return [f"{where}: must be an http(s) URL with a host, got {value!r}"]
+    if parts.username is not None or parts.password is not None:
+        return [f"{where}: must not carry credentials (user:password@); put them in auth"]
+    if any(c.isspace() or not c.isprintable() for c in value):
+        return [f"{where}: must not contain spaces or control characters"]
+    return []
 
 
 def _auth(value: Any, where: str, allowed: frozenset[str], problems: list[str]) -> AuthConfig:
@@ -206,13 +235,26 @@ def _auth(value: Any, where: str, allowed: frozenset[str], problems: list[str]) 
             continue
         if key not in required | optional:
             problems.append(f"{where}.{key}: unknown key for auth type {kind!r}")
-        elif not isinstance(raw, str) or not raw:
-            problems.append(f"{where}.{key}: must be a non-empty string")
-        elif key in _SECRET_KEYS and not isinstance(raw, Secret):
-            problems.append(f'{where}.{key}: write secrets as "${{ENV_VAR}}", not in the file')
-        else:
+            continue
+        found = _auth_value_problems(raw, key, f"{where}.{key}")
+        problems += found
+        if not found:
             params[key] = raw
     return AuthConfig(kind, params)
+
+
+def _auth_value_problems(raw: Any, key: str, where: str) -> list[str]:
+    """What is wrong with one value of an auth table (never quoting a secret)."""
+    if not isinstance(raw, str) or not raw:
+        return [f"{where}: must be a non-empty string"]
+    if key in _SECRET_KEYS and not isinstance(raw, Secret):
+        return [f'{where}: write secrets as "${{ENV_VAR}}", not in the file']
+    if key.endswith("_url"):
+        return http_url_problems(raw, where)
+    if key != "private_key" and not raw.isprintable():
+        # A newline in a header value would end the header early (or be refused later).
+        return [f"{where}: must not contain line breaks or control characters"]
+    return []
 
 
 def _positive(value: Any, where: str, problems: list[str]) -> float | None:

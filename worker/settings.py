@@ -71,6 +71,9 @@ class Settings:
     """RELAY_DLQ_MAX_AGE: seconds a dead letter is kept. Default: 2592000 (30 days)."""
     max_event_bytes: int
     """RELAY_MAX_EVENT_BYTES: a pushed event larger than this is refused. Default: 65536."""
+    inbox_max: int
+    """RELAY_INBOX_MAX: events the inbox may hold; past it pushes are refused (InboxFull).
+    Default: 1,000,000 (about 300 MB of Redis at the usual 300 bytes an event)."""
     breaker_threshold: int
     """RELAY_BREAKER_THRESHOLD: consecutive retryable failures that open a target's circuit.
     Default: 20."""
@@ -86,9 +89,14 @@ class Settings:
     bundle_size: int
     """RELAY_BATCH: most events one Celery message carries from the inbox. Default: 200 (see
     the README's Performance section for how it was chosen)."""
-    linger: float
-    """RELAY_LINGER_MS: milliseconds the inbox bundler waits for more events after the first
-    one of a bundle, so that single pushes at a high rate still travel together. Default: 2."""
+    lanes: int
+    """RELAY_LANES: bundles a worker process delivers at once from the inbox, each in a lane of
+    its own. Default: 4 (enough to keep a 50 ms target busy; more lanes make smaller bundles
+    at moderate rates, which costs CPU per event)."""
+    task_events: bool
+    """RELAY_TASK_EVENTS: send Celery task events from the start ("1"). Default: off; Flower
+    turns them on by itself within seconds of seeing a worker (its enable_events), so they
+    cost nothing while no Flower watches."""
 
 
 def safe_url(url: str) -> str:
@@ -124,11 +132,13 @@ def get_settings() -> Settings:
         dlq_max_size=int(_number("RELAY_DLQ_MAX_SIZE", 100_000)),
         dlq_max_age=_number("RELAY_DLQ_MAX_AGE", 30 * 86400.0),
         max_event_bytes=int(_number("RELAY_MAX_EVENT_BYTES", 65536)),
+        inbox_max=int(_number("RELAY_INBOX_MAX", 1_000_000)) or 1,
         breaker_threshold=int(_number("RELAY_BREAKER_THRESHOLD", 20)) or 1,
         breaker_cooldown=_number("RELAY_BREAKER_COOLDOWN", 15.0) or 15.0,
         breaker_max_cooldown=_number("RELAY_BREAKER_MAX_COOLDOWN", 300.0) or 300.0,
         metrics_port=int(_number("RELAY_METRICS_PORT", 9808)),
         log_format=(env("RELAY_LOG_FORMAT") or "text").lower(),
         bundle_size=int(_number("RELAY_BATCH", 200)) or 1,
-        linger=_number("RELAY_LINGER_MS", 2.0) / 1000,
+        lanes=int(_number("RELAY_LANES", 4)) or 1,
+        task_events=(env("RELAY_TASK_EVENTS") or "").strip().lower() in ("1", "true", "yes", "on"),
     )

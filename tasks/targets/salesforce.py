@@ -28,6 +28,7 @@ from tasks.targets.base import join_url, required_text
 ACKS_PER_REQUEST = 25
 _ORG_ID = re.compile(r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$")
 _ACK_TYPES = {"delivered": "Delivered", "read": "Read"}
+_HEADER_TEXT = re.compile(r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$")
 MAX_ADDRESS = 240  # the API's limit on `to` (channel address identifier)
 
 
@@ -54,6 +55,11 @@ class SalesforceKind:
         if org_id and not _ORG_ID.match(org_id):
             problems.append(f"{where}.org_id: must be a 15- or 18-character Salesforce org id")
         context = required_text(table, "authorization_context", where, problems)
+        if context and not _HEADER_TEXT.match(context):
+            problems.append(
+                f"{where}.authorization_context: printable ASCII without line breaks "
+                "(it is sent as a header)"
+            )
         options = SalesforceOptions(
             base_url=str(table.get("base_url", "")),
             # The API wants the 15-character form; an 18-character id only adds a checksum.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import threading
+import time
 from collections.abc import Iterator
 from email.message import Message
 from typing import Any
@@ -22,6 +24,7 @@ class TokenEndpoint(JsonEndpoint):
     def __init__(self) -> None:
         self.grants: list[dict[str, list[str]]] = []
         self.expires_in = 3600
+        self.delay = 0.0
         super().__init__()
         self.url = f"{self.base}/oauth/token"
 
@@ -29,6 +32,7 @@ class TokenEndpoint(JsonEndpoint):
         basic = base64.b64encode(b"client-id:client-secret").decode()
         if headers.get("Authorization") != f"Basic {basic}":
             return 401, {"error": "invalid_client"}
+        time.sleep(self.delay)
         self.grants.append(parse_qs(body.decode()))
         return 200, {"access_token": f"token-{len(self.grants)}", "expires_in": self.expires_in}
 
@@ -81,3 +85,23 @@ def test_a_token_is_renewed_before_it_expires(endpoint: TokenEndpoint) -> None:
 def test_wrong_client_credentials_are_an_auth_error(endpoint: TokenEndpoint) -> None:
     with pytest.raises(AuthError, match="HTTP 401"):
         _auth(endpoint, secret="wrong").headers(None)  # type: ignore[arg-type]
+
+
+def test_a_wait_for_a_token_another_thread_fetches_ends_at_the_callers_deadline(
+    endpoint: TokenEndpoint,
+) -> None:
+    # given a token endpoint that takes 3 s, and one thread already fetching from it
+    endpoint.delay = 3.0
+    auth = _auth(endpoint)
+    fetching = threading.Thread(target=auth.headers, args=(None,))
+    fetching.start()
+    time.sleep(0.2)
+
+    # when a second thread, whose task has half a second left, asks for headers
+    started = time.monotonic()
+    with pytest.raises(AuthError, match="took too long"):
+        auth.headers(None, deadline=time.monotonic() + 0.5)  # type: ignore[arg-type]
+
+    # then it gives up at its deadline instead of waiting out the other's fetch
+    assert time.monotonic() - started < 1.5
+    fetching.join(timeout=10)

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tests.support.harness import Relay, event
 from tests.support.json_endpoint import JsonEndpoint
 from worker.delivery.auth import AuthError, JwtBearer
-from worker.dev.sandbox import Sandbox
+from worker.dev.sandbox import Fault, Sandbox
 
 pytestmark = pytest.mark.timeout(90)
 TOKEN = "sf-test-token"  # what the sandbox accepts for Salesforce
@@ -104,10 +104,7 @@ def test_a_refused_grant_is_an_auth_error(keys: tuple[str, bytes], endpoint: Tok
         auth.headers(None)  # type: ignore[arg-type]
 
 
-def test_a_worker_delivers_with_a_token_from_the_jwt_flow(
-    relay: Relay, sandbox: Sandbox, keys: tuple[str, bytes], endpoint: TokenEndpoint
-) -> None:
-    # given a Salesforce target authenticated by the JWT bearer flow
+def _jwt_relay(relay: Relay, keys: tuple[str, bytes], endpoint: TokenEndpoint) -> None:
     config = relay.tmp / "relay.toml"
     config.write_text(
         config.read_text().replace(
@@ -117,6 +114,13 @@ def test_a_worker_delivers_with_a_token_from_the_jwt_flow(
         )
     )
     relay.env["SF_PRIVATE_KEY"] = keys[0]
+
+
+def test_a_worker_delivers_with_a_token_from_the_jwt_flow(
+    relay: Relay, sandbox: Sandbox, keys: tuple[str, bytes], endpoint: TokenEndpoint
+) -> None:
+    # given a Salesforce target authenticated by the JWT bearer flow
+    _jwt_relay(relay, keys, endpoint)
     assert relay.cli("check-config").returncode == 0
     relay.start_worker()
 
@@ -127,3 +131,34 @@ def test_a_worker_delivers_with_a_token_from_the_jwt_flow(
     # then all went out with the fetched token, fetched once
     assert [r["status"] for r in sandbox.requests()] == [202, 202, 202]
     assert len(endpoint.grants) == 1
+
+
+INVALID_TOKEN = '{"code": 10004, "message": "invalid token", "success": false}'
+
+
+@pytest.mark.parametrize(("refusals", "delivered"), [(1, True), (2, False)])
+def test_an_invalid_token_answer_is_tried_once_more_with_a_fresh_token(
+    relay: Relay,
+    sandbox: Sandbox,
+    keys: tuple[str, bytes],
+    endpoint: TokenEndpoint,
+    refusals: int,
+    delivered: bool,
+) -> None:
+    # given a JWT-bearer target whose token Salesforce calls invalid (10004) `refusals` times
+    _jwt_relay(relay, keys, endpoint)
+    sandbox.add_fault(Fault(api="salesforce", status=401, times=refusals, body=INVALID_TOKEN))
+    relay.start_worker()
+
+    # when a failure is pushed
+    relay.push(event("sf", "failed", "m-token"))
+    relay.wait_settled(1)
+
+    # then a new token was fetched and the request sent again at once: delivered when the
+    # fresh token was accepted, a rejected dead letter when it was refused too
+    assert len(endpoint.grants) == 2
+    letters = relay.dead_letters()
+    if delivered:
+        assert letters == [] and relay.counts("sf") == {"delivered": 1}
+    else:
+        assert [d.reason for d in letters] == ["rejected"] and "10004" in letters[0].error

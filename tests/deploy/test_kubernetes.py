@@ -92,7 +92,7 @@ def test_the_scaled_object_scales_the_worker_deployment_by_its_rendered_name(
         scaled["spec"]["scaleTargetRef"]["name"]
         == one(rendered, "Deployment", "relay-worker")["metadata"]["name"]
     )
-    assert scaled["spec"]["minReplicaCount"] == 1  # the pump and the bundler live in workers
+    assert scaled["spec"]["minReplicaCount"] == 1  # the pump and the feeder live in workers
     assert {t["authenticationRef"]["name"] for t in scaled["spec"]["triggers"]} == {
         auth["metadata"]["name"]
     }
@@ -196,12 +196,13 @@ def test_the_worker_runs_restricted_and_its_probes_ask_about_this_pod(rendered: 
 
 
 def test_the_grace_period_outlasts_the_longest_task_and_the_stop(rendered: Docs) -> None:
-    from worker.intake.bundler import BLOCK
+    from worker.intake.feeder import BLOCK
     from worker.settings import get_settings
 
     pod = one(rendered, "Deployment", "relay-worker")["spec"]["template"]["spec"]
-    # The longest task, then the bundler's last round and Celery's warm shutdown.
-    needed = get_settings().task_budget + BLOCK + 5 + 10
+    # The feeder's wait for its lanes (worker.bootsteps: the task budget plus 15 s), its
+    # thread's last round, and Celery's warm shutdown.
+    needed = get_settings().task_budget + 15 + BLOCK + 5 + 10
 
     assert pod["terminationGracePeriodSeconds"] > needed
 

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from worker.dev.local_redis import LocalRedis
+
 
 @pytest.mark.timeout(120)
 def test_relay_dev_delivers_samples_to_both_look_alike_apis() -> None:
@@ -30,3 +32,28 @@ def test_relay_dev_delivers_samples_to_both_look_alike_apis() -> None:
     accepted = result.stdout.split("requests accepted by the look-alike APIs:")[1].splitlines()[0]
     assert "medallia" in accepted and "salesforce" in accepted
     assert "dead:rejected 1" in result.stdout and "dead:unroutable 1" in result.stdout
+
+
+@pytest.mark.timeout(120)
+def test_relay_dev_never_prints_the_redis_password() -> None:
+    # given a Redis that wants a password, named in REDIS_URL
+    server = LocalRedis(password="s3cret-pw").start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_URL", "RELAY_"))}
+    env["REDIS_URL"] = server.url
+    try:
+        # when relay dev runs against it
+        result = subprocess.run(
+            [sys.executable, "-m", "worker.ops.cli.main", "dev", "--duration", "0"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=100,
+            check=False,
+        )
+    finally:
+        server.stop()
+
+    # then it worked, and its output shows the URL without the password
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "s3cret-pw" not in result.stdout + result.stderr
+    assert "redis://***@127.0.0.1" in result.stdout

@@ -1,4 +1,5 @@
-"""The inbox and its bundler on a real Redis: bundles, linger, bad items, failures, orphans."""
+"""The inbox and its feeder on a real Redis: bundles sized by the backlog, lanes, ids that
+survive a dead worker, bad items, Redis trouble, orphans."""
 
 from __future__ import annotations
 
@@ -11,16 +12,16 @@ from typing import Any
 import pytest
 import redis
 
+from tasks.envelope import Envelope
 from tests.support.harness import own_key_prefix
-from worker.intake.bundler import Bundler, recover_orphans
+from worker.intake.feeder import Feeder
 from worker.intake.inbox import Inbox
+from worker.intake.inflight import lane_keys, lane_name, recover_orphans
 from worker.ops.status import collect_status, render_status
 from worker.stores.connection import key
 from worker.stores.deadletters import DeadLetterStore
 
 pytestmark = pytest.mark.timeout(10)
-
-LINGER = 0.002
 
 
 @pytest.fixture
@@ -30,20 +31,27 @@ def prefix(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 class Recorder:
-    """The bundler's publisher in these tests: keeps each bundle; can fail its first calls."""
+    """The feeder's delivery in these tests: keeps each bundle; can fail its first calls as
+    Redis would, and can hold a bundle until released."""
 
-    def __init__(self, failures: int = 0) -> None:
-        self.bundles: list[list[Any]] = []
+    def __init__(self, failures: int = 0, hold: bool = False) -> None:
+        self.bundles: list[list[Envelope]] = []
         self.failures = failures
-        self.published = threading.Event()
+        self.delivered = threading.Event()
+        self.release = threading.Event()
+        if not hold:
+            self.release.set()
 
-    def __call__(self, events: list[Any]) -> int:
+    def __call__(self, envelopes: list[Envelope]) -> None:
         if self.failures > 0:
             self.failures -= 1
-            raise ConnectionError("broker unavailable")
-        self.bundles.append(events)
-        self.published.set()
-        return len(events)
+            raise redis.ConnectionError("Redis went away")
+        self.release.wait(5)
+        self.bundles.append(envelopes)
+        self.delivered.set()
+
+    def events(self) -> list[list[Any]]:
+        return [[e.event for e in bundle] for bundle in self.bundles]
 
 
 @pytest.fixture
@@ -52,9 +60,9 @@ def inbox(prefix: str, redis_client: redis.Redis) -> Inbox:
 
 
 @pytest.fixture
-def make_bundler(prefix: str, redis_client: redis.Redis) -> Callable[..., Bundler]:
-    def make(publish: Recorder, owner: str = "w1:100", bundle_size: int = 50) -> Bundler:
-        return Bundler(redis_client, publish, owner, bundle_size, LINGER)
+def make_feeder(prefix: str, raw_client: redis.Redis) -> Callable[..., Feeder]:
+    def make(deliver: Recorder, owner: str = "w1@h:100", lanes: int = 2, size: int = 50) -> Feeder:
+        return Feeder(raw_client, deliver, owner, lanes, size)
 
     return make
 
@@ -63,67 +71,95 @@ def events(n: int) -> list[str]:
     return [json.dumps({"event_id": f"e{i}"}) for i in range(n)]
 
 
-def test_bulk_push_travels_in_full_bundles_in_order(
-    inbox: Inbox, make_bundler: Callable[..., Bundler], redis_client: redis.Redis
+def test_a_backlog_travels_in_full_bundles_in_order(
+    inbox: Inbox, make_feeder: Callable[..., Feeder], redis_client: redis.Redis
 ) -> None:
-    # given 120 events waiting and a bundler of 50
+    # given 120 events waiting and a feeder of bundles of 50
     inbox.push(events(120))
     recorder = Recorder()
-    bundler = make_bundler(recorder)
+    feeder = make_feeder(recorder)
 
-    # when it runs until the inbox is dry (the last round without waiting)
-    counts = [bundler.bundle_once(0.1) for _ in range(3)] + [bundler.bundle_once(0)]
+    # when it takes bundles into a lane and delivers them until the inbox is dry
+    for _ in range(4):
+        items = feeder.take(0, 0)
+        if items:
+            feeder.deliver_lane(0, items)
 
-    # then three bundles went out, full ones first, in push order, and nothing is left behind
-    assert counts == [50, 50, 20, 0]
+    # then three bundles went, full ones first, in push order, each event with its own id,
+    # and the lane is empty
     assert [len(b) for b in recorder.bundles] == [50, 50, 20]
-    sent = [e["event_id"] for b in recorder.bundles for e in b]
+    sent = [e["event_id"] for b in recorder.events() for e in b]
     assert sent == [f"e{i}" for i in range(120)]
+    ids = [e.id for b in recorder.bundles for e in b]
+    assert len(set(ids)) == 120
     assert inbox.depth() == 0
-    assert redis_client.llen(bundler.inflight) == 0
+    assert redis_client.llen(lane_keys(lane_name("w1@h:100", 0))[0]) == 0
 
 
-def test_single_push_is_published_within_the_linger(
-    inbox: Inbox,
-    make_bundler: Callable[..., Bundler],
-    redis_client: redis.Redis,
-    figures: Callable[..., None],
+def test_a_lone_push_is_delivered_at_once(
+    inbox: Inbox, make_feeder: Callable[..., Feeder], redis_client: redis.Redis, figures: Any
 ) -> None:
-    # given a running bundler waiting on an empty inbox
+    # given a running feeder waiting on an empty inbox
     recorder = Recorder()
-    bundler = make_bundler(recorder)
-    bundler.start()
+    feeder = make_feeder(recorder)
+    feeder.start()
     try:
         time.sleep(0.05)
 
         # when one event is pushed
         started = time.monotonic()
         inbox.push(events(1))
-        assert recorder.published.wait(2)
+        assert recorder.delivered.wait(2)
         latency = time.monotonic() - started
     finally:
-        bundler.stop()
+        assert feeder.stop(5)
 
-    # then it went out alone, at once (linger + a round trip or two), and the lease is handed back
-    figures(single_push_latency_ms=round(latency * 1000, 1), linger_ms=LINGER * 1000)
-    assert recorder.bundles == [[{"event_id": "e0"}]]
+    # then it went alone, at once (no waiting for company), and the lease is handed back
+    figures(single_push_to_delivery_ms=round(latency * 1000, 1))
+    assert recorder.events() == [[{"event_id": "e0"}]]
     assert latency < 0.5
-    assert redis_client.exists(bundler.lease) == 0
+    assert redis_client.exists(feeder.lease) == 0
 
 
-def test_items_that_are_not_json_or_too_big_become_dead_letters(
-    inbox: Inbox, make_bundler: Callable[..., Bundler]
+def test_while_the_lanes_are_busy_the_next_bundle_grows(
+    inbox: Inbox, make_feeder: Callable[..., Feeder]
+) -> None:
+    # given a feeder of one lane whose first delivery is held up
+    recorder = Recorder(hold=True)
+    feeder = make_feeder(recorder, lanes=1)
+    feeder.start()
+    try:
+        inbox.push(events(1))
+        time.sleep(0.2)  # the lone event is in the lane, waiting for its delivery
+
+        # when ten more arrive one by one while the lane is busy, then it frees up
+        for item in events(11)[1:]:
+            inbox.push([item])
+        recorder.release.set()
+        deadline = time.monotonic() + 5
+        while sum(len(b) for b in recorder.bundles) < 11 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        assert feeder.stop(5)
+
+    # then the lone event went alone and the ten waiting ones together
+    assert [len(b) for b in recorder.bundles] == [1, 10]
+
+
+def test_items_that_cannot_be_read_become_dead_letters(
+    inbox: Inbox, make_feeder: Callable[..., Feeder]
 ) -> None:
     # given a good event, a line of garbage and an event far over RELAY_MAX_EVENT_BYTES
     huge = json.dumps({"event_id": "big", "padding": "x" * 100_000})
     inbox.push(['{"event_id": "ok"}', "not json {", huge])
     recorder = Recorder()
+    feeder = make_feeder(recorder)
 
-    # when bundled
-    make_bundler(recorder).bundle_once(0.1)
+    # when they are taken and delivered
+    feeder.deliver_lane(0, feeder.take(0, 0.1))
 
-    # then the good one travels on, and the others are invalid dead letters saying why
-    assert recorder.bundles == [[{"event_id": "ok"}]]
+    # then the good one is delivered, the others are invalid dead letters saying why
+    assert recorder.events() == [[{"event_id": "ok"}]]
     letters = {str(d.event)[:10]: d for d in DeadLetterStore().iter()}
     assert letters["not json {"].reason == "invalid"
     assert letters["not json {"].error.startswith("an inbox item is not JSON")
@@ -132,65 +168,65 @@ def test_items_that_are_not_json_or_too_big_become_dead_letters(
     assert len(str(big.event)) < 2_000  # only a prefix is kept
 
 
-def test_failed_publish_keeps_events_inflight_until_the_next_round(
-    inbox: Inbox, make_bundler: Callable[..., Bundler], redis_client: redis.Redis
+def test_redis_trouble_while_delivering_keeps_the_bundle_in_its_lane_until_done(
+    inbox: Inbox, make_feeder: Callable[..., Feeder], redis_client: redis.Redis
 ) -> None:
-    # given a publisher that fails once
+    # given a delivery that fails twice as if Redis were away
     inbox.push(events(3))
-    recorder = Recorder(failures=1)
-    bundler = make_bundler(recorder)
-
-    # when a round fails
-    with pytest.raises(ConnectionError):
-        bundler.bundle_once(0.1)
-
-    # then the events wait in the inflight list, not in memory, and the lease guards them
-    assert redis_client.lrange(bundler.inflight, 0, -1) == events(3)
-    assert inbox.depth() == 0
-    assert redis_client.ttl(bundler.lease) > 0
-
-    # and the next round publishes exactly them, then clears the inflight list
-    assert bundler.bundle_once(0.1) == 3
-    assert recorder.bundles == [[json.loads(e) for e in events(3)]]
-    assert redis_client.llen(bundler.inflight) == 0
-
-
-def test_running_bundler_survives_a_failed_publish(
-    inbox: Inbox, make_bundler: Callable[..., Bundler]
-) -> None:
-    # given a running bundler whose publisher fails twice
     recorder = Recorder(failures=2)
-    bundler = make_bundler(recorder)
-    bundler.start()
-    try:
-        # when events arrive
-        inbox.push(events(2))
+    feeder = make_feeder(recorder)
+    items = feeder.take(0, 0.1)
+    lane = lane_keys(lane_name("w1@h:100", 0))[0]
 
-        # then the thread keeps going and publishes them once the publisher recovers
-        assert recorder.published.wait(5)
-    finally:
-        bundler.stop()
-    assert recorder.bundles == [[{"event_id": "e0"}, {"event_id": "e1"}]]
+    # then, before delivery, the events wait in the lane, not only in memory, leased
+    assert redis_client.llen(lane) == 3 and inbox.depth() == 0
+    assert redis_client.ttl(feeder.lease) > 0
+
+    # and once delivered (the third time, with the same envelope ids) the lane is empty
+    feeder.deliver_lane(0, items)
+    assert recorder.events() == [[json.loads(e) for e in events(3)]]
+    assert redis_client.llen(lane) == 0
 
 
-def test_recover_orphans_returns_a_dead_owners_events_to_the_front(
-    inbox: Inbox, redis_client: redis.Redis
+def test_a_dead_workers_lane_returns_to_the_inbox_with_its_ids(
+    inbox: Inbox, make_feeder: Callable[..., Feeder], raw_client: redis.Redis
 ) -> None:
-    # given a newer event in the inbox, a dead bundler's inflight list (no lease)
-    # and a live bundler's (lease present)
+    # given a worker that took two events into a lane and died (its lease gone)
+    inbox.push(events(2))
+    dead = make_feeder(Recorder(), owner="dead@h:1")
+    taken = dead.take(0, 0.1)
+    raw_client.delete(dead.lease)
     inbox.push(["new"])
-    redis_client.rpush(key("inflight", "dead:1"), "old1", "old2")
-    redis_client.rpush(key("inflight", "alive:2"), "busy")
-    redis_client.set(key("inflight-lease", "alive:2"), "alive:2", ex=30)
+
+    # when orphans are recovered and another worker takes the inbox
+    moved = recover_orphans(raw_client)
+    recorder = Recorder()
+    alive = make_feeder(recorder, owner="alive@h:2")
+    alive.deliver_lane(0, alive.take(0, 0.1))
+
+    # then the dead one's events came first, in order, under the ids the dead worker gave them
+    assert moved == 2
+    assert taken[0].startswith(b"\x01r:")
+    first_ids = [item.split(b"\n")[0][3:].decode() for item in taken]
+    [bundle] = recorder.bundles
+    assert [e.id for e in bundle[:2]] == first_ids
+    assert [e.event for e in bundle[:2]] == [json.loads(e) for e in events(2)]
+
+
+def test_a_live_workers_lane_is_left_alone(
+    inbox: Inbox, make_feeder: Callable[..., Feeder], raw_client: redis.Redis
+) -> None:
+    # given a live worker holding a bundle in its lane
+    inbox.push(events(2))
+    busy = make_feeder(Recorder(), owner="busy@h:3")
+    busy.take(0, 0.1)
 
     # when orphans are recovered
-    moved = recover_orphans(redis_client)
+    moved = recover_orphans(raw_client)
 
-    # then the dead one's events lead the inbox, oldest first; the live one's are untouched
-    assert moved == 2
-    assert redis_client.lrange(inbox.key, 0, -1) == ["old1", "old2", "new"]
-    assert redis_client.exists(key("inflight", "dead:1")) == 0
-    assert redis_client.lrange(key("inflight", "alive:2"), 0, -1) == ["busy"]
+    # then nothing moves
+    assert moved == 0
+    assert raw_client.llen(key("inflight", lane_name("busy@h:3", 0))) == 2
 
 
 def test_push_of_2500_events_lands_all_of_them(inbox: Inbox) -> None:

@@ -9,76 +9,24 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.harness import Relay, event, posted_ids
+from tests.support.hostile import malformed
 from worker.dev.sandbox import Sandbox
 
 MALFORMED = 10_000
 VALID = 500
 
 
-def _nested(depth: int) -> Any:
-    value: Any = "deep"
-    for _ in range(depth):
-        value = {"n": value}
-    return value
-
-
-def _pop_required(e: dict[str, Any], rng: random.Random) -> None:
-    e.pop(
-        rng.choice(
-            ["event_id", "target", "status", "message_ids", "channel", "recipient", "occurred_at"]
-        )
-    )
-
-
-def _wrong_type(e: dict[str, Any], rng: random.Random) -> None:
-    field = rng.choice(["event_id", "message_ids", "channel", "recipient"])
-    e[field] = rng.choice([123, {"a": 1}, False, 4.5])
-
-
-# Each breaks the contract at least once; applied to an otherwise valid event.
-_MUTATIONS: list[Callable[[dict[str, Any], random.Random], None]] = [
-    _pop_required,
-    _wrong_type,
-    lambda e, rng: e.update(channel="x" * 70_000),  # over the size limit: refused at push
-    lambda e, rng: e.update(recipient="y" * 5_000),  # long, under the limit: schema refuses
-    lambda e, rng: e.update(extra=_nested(200)),  # nesting in an unknown field
-    lambda e, rng: e.update(status="lost", occurred_at="yesterday"),
-    lambda e, rng: e.update(
-        error={"code": 1, "name": "x"}, message_ids=[f"m{j}" for j in range(101)]
-    ),
-    lambda e, rng: e.update(status="failed", message_ids=[""]),
-]
-# Lines that are not an event object at all.
-_RAW: list[Callable[[int, random.Random], bytes]] = [
-    lambda i, rng: b"{not json " + str(i).encode(),
-    lambda i, rng: b'{"event_id": "\xff\xfe' + str(i).encode() + b'", "target": "md"}',
-    lambda i, rng: json.dumps(rng.choice([1, "text", None, [1], True, 3.5])).encode(),
-    lambda i, rng: b"[" * 50_000 + b"]" * 50_000,  # deeper than a JSON parser follows
-]
-
-
-def _malformed(rng: random.Random, i: int) -> bytes:
-    """One line that breaks the contract in one of many ways."""
-    choice = i % (len(_MUTATIONS) + len(_RAW))
-    if choice >= len(_MUTATIONS):
-        return _RAW[choice - len(_MUTATIONS)](i, rng)
-    broken = event("md", "delivered", f"bad-{i}")
-    _MUTATIONS[choice](broken, rng)
-    return json.dumps(broken).encode()
-
-
 def _mixed_file(relay: Relay) -> tuple[list[dict[str, Any]], list[bytes], Path]:
     """VALID events and MALFORMED broken lines, shuffled, written to one file."""
     rng = random.Random(7)
     valid = [event("md", "delivered", f"good-{i}") for i in range(VALID)]
-    lines = [_malformed(rng, i) for i in range(MALFORMED)]
+    lines = [malformed(rng, i) for i in range(MALFORMED)]
     lines += [json.dumps(e).encode() for e in valid]
     rng.shuffle(lines)
     path = relay.tmp / "mixed.jsonl"

@@ -34,11 +34,13 @@ def test_three_workers_share_the_work_without_loss_or_duplicates(
 
     # then each postable one was posted exactly once
     posts = Counter(posted_ids(sandbox.requests()))
-    per_worker = Counter(
-        line.split("/")[0]
-        for line in (relay.tmp / "one-0.log").read_text().splitlines()
-        if "succeeded" in line
-    )
+    bundles_of = [
+        sum(
+            " in a lane: " in line
+            for line in (relay.tmp / f"{name}-{i}.log").read_text().splitlines()
+        )
+        for i, name in enumerate(("one", "two", "three"))
+    ]
     figures(
         events=EVENTS,
         posted=sum(posts.values()),
@@ -46,7 +48,7 @@ def test_three_workers_share_the_work_without_loss_or_duplicates(
         duplicates=sum(n - 1 for n in posts.values()),
         seconds=round(seconds, 1),
         events_per_second=round(EVENTS / seconds),
-        worker_one_tasks=sum(per_worker.values()),
+        bundles_per_worker=bundles_of,
     )
     assert set(posts) == expected
     assert max(posts.values()) == 1

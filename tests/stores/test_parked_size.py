@@ -68,10 +68,9 @@ def parked() -> list[Envelope]:
     [
         pytest.param(Envelope(sample_event()), id="fresh"),
         pytest.param(
-            Envelope(sample_event(), 2, T - 60, "a" * 32, [attempt(1), attempt(2)], claimed=True),
+            Envelope(sample_event(), 2, T - 60, "a" * 32, [attempt(1), attempt(2)]),
             id="parked",
         ),
-        pytest.param(Envelope(sample_event(), replayed=True), id="replayed"),
         pytest.param(
             Envelope(
                 sample_event(),
@@ -97,7 +96,7 @@ def test_compact_form_round_trips_through_json(envelope: Envelope) -> None:
 def test_compact_form_keeps_the_event_verbatim_where_the_pump_reads_it() -> None:
     # given an event with key order, unicode and nesting as the producer sent it
     event = sample_event()
-    envelope = Envelope(copy.deepcopy(event), attempts=1, claimed=True, history=[attempt(1)])
+    envelope = Envelope(copy.deepcopy(event), attempts=1, history=[attempt(1)])
 
     # when it is stored compactly
     data = envelope.to_compact()
@@ -110,10 +109,10 @@ def test_compact_form_keeps_the_event_verbatim_where_the_pump_reads_it() -> None
 
 def test_compact_form_leaves_out_defaults_and_packs_recorded_attempts() -> None:
     fresh = Envelope(sample_event(), first_seen=T, id="e1").to_compact()
-    assert set(fresh) == {"i", "f", "event"}
-    retried = Envelope(sample_event(), 1, T, "e1", [attempt(1)], claimed=True).to_compact()
+    assert set(fresh) == {"v", "i", "f", "event"}
+    retried = Envelope(sample_event(), 1, T, "e1", [attempt(1)]).to_compact()
     assert retried["h"] == [[T + 1, 1, "messages", 503, None, 0.0123, "retry"]]
-    assert (retried["a"], retried["c"]) == (1, 1)
+    assert retried["a"] == 1
 
 
 def test_compact_form_is_a_copy() -> None:
@@ -173,7 +172,6 @@ def test_long_form_members_are_still_read() -> None:
     assert (envelope.attempts, envelope.first_seen) == (2, 1795427000.1234567)
     assert envelope.id == "0123456789abcdef0123456789abcdef"
     assert [h["error"] for h in envelope.history] == [None, "timed out"]
-    assert (envelope.claimed, envelope.replayed) == (True, False)
     # and the envelope, parked again, comes back the same from the compact form
     assert Envelope.from_dict(json.loads(_member(envelope))) == envelope
 
@@ -197,7 +195,7 @@ def schedule(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[RetryS
 def test_old_and_new_members_are_listed_and_requeued_alike(schedule: RetrySchedule) -> None:
     # given a member an older version parked beside one parked now
     schedule.redis.zadd(schedule.key, {LONG_MEMBER: T - 10})
-    new = Envelope(sample_event(), 1, T - 100, "n" * 32, [attempt(1)], claimed=True)
+    new = Envelope(sample_event(), 1, T - 100, "n" * 32, [attempt(1)])
     schedule.park(new, T - 5)
 
     # when the operator lists them, and the pump re-queues them

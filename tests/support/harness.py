@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import redis
+from celery import Celery
 
 from worker.dev.processes import start_group, stop_group, worker_argv
 from worker.ops.status import backlog
@@ -121,6 +122,15 @@ class Relay:
             timeout=60,
             check=False,
         )
+
+    def send_task(self, name: str, *args: Any, **kwargs: Any) -> None:
+        """Publish a Celery message straight onto this relay's queue, as any client (or a
+        newer relay) could: an app of its own, so no other test's broker settings apply."""
+        app = Celery("test-client", broker=self.env["REDIS_URL"])
+        try:
+            app.send_task(name, args=list(args), kwargs=kwargs, queue=self.env["RELAY_QUEUE"])
+        finally:
+            app.close()
 
     def push(self, *events: Any) -> subprocess.CompletedProcess[str]:
         lines = "\n".join(e if isinstance(e, str) else json.dumps(e) for e in events) + "\n"

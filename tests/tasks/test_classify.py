@@ -115,6 +115,48 @@ ROWS = [
         )
         for status, code in ((403, 10003), (401, 10004), (400, 10005), (400, 10037), (503, 10038))
     ),
+    # | Salesforce 408, 429, 5xx but 501/505, whatever else the body says | retry |
+    *(
+        pytest.param(
+            "salesforce",
+            HttpResult(status, body, retry_after=RETRY_AFTER),
+            RetryLater,
+            RETRY_AFTER,
+            id=f"sf-{status}-{name}",
+        )
+        for status in (408, 429, 500, 502, 503, 504)
+        for name, body in (
+            ("success-false", sf_body(success=False)),
+            ("success-false-unknown-code", sf_body(success=False, code=12345)),
+            ("outage-page", b"<html><body>Service Unavailable</body></html>"),
+        )
+    ),
+    # bodies that once crashed the classifier: a code in other digits, too many digits, and
+    # nesting past the parser's limit
+    pytest.param(
+        "salesforce", HttpResult(400, sf_body(errorCode="²")), Permanent, None, id="sf-code-super2"
+    ),
+    pytest.param(
+        "salesforce",
+        HttpResult(400, sf_body(errorCode="1" * 5000)),
+        Permanent,
+        None,
+        id="sf-code-5000-digits",
+    ),
+    pytest.param(
+        "salesforce",
+        HttpResult(503, b'{"errors":' * 5000 + b"{}" + b"}" * 5000),
+        RetryLater,
+        None,
+        id="sf-503-nested-5000",
+    ),
+    pytest.param(
+        "salesforce",
+        HttpResult(200, b"[" * 100_000 + b"]" * 100_000),
+        RetryLater,
+        None,
+        id="sf-200-nested-100000",
+    ),
     # | 3xx | permanent (redirects are not followed: fix base_url) | -- asserted separately too
     *(
         pytest.param(api, HttpResult(status), Permanent, None, id=f"{api}-{status}")

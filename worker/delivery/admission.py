@@ -7,6 +7,7 @@ skipped, and ones a newer status has overtaken are stale: each is settled here, 
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from tasks.envelope import Envelope
@@ -15,14 +16,15 @@ from tasks.outbound import NotDeliverable, OutboundRequest, Skip
 from tasks.targets import TARGET_KINDS
 from worker.config import Target
 from worker.delivery.sending import Job
-from worker.delivery.settle import BundleProgress, Settler
+from worker.delivery.settle import BundleProgress, Mark, Settler
 from worker.delivery.settlement import Settlement
-from worker.stores.ledger import Entry, EventLedger
+from worker.stores.ledger import Admitted, Entry, EventLedger
 
 Routed = tuple[Envelope, Event, Target]
 Plan = list[OutboundRequest] | Skip
 # A claim outlives the event's last possible retry by this much.
 CLAIM_MARGIN = 3600.0
+NEWER_PAUSE = 30.0  # seconds an event whose claims a newer relay wrote is put off
 
 
 def translate(event: Event, target: Target) -> Plan:
@@ -42,8 +44,8 @@ class Admitter:
         plans = self._translate_all(routed, progress)
         answers = self.ledger.admit([_entry(routed[i], plans[i]) for i in plans])
         jobs: dict[int, Job] = {}
-        for i, (taken, fresh) in zip(plans, answers, strict=True):
-            outcome = self._admitted(routed[i], plans[i], taken, fresh, progress)
+        for i, answer in zip(plans, answers, strict=True):
+            outcome = self._admitted(routed[i], plans[i], answer, progress)
             if isinstance(outcome, Job):
                 jobs[i] = outcome
             else:
@@ -60,37 +62,45 @@ class Admitter:
             except NotDeliverable as exc:
                 message = f"{exc} (target {target.name!r} is a {target.kind} target)"
                 progress.settled[i] = self.settler.dead(envelope, "invalid", message, target.name)
+            except Exception as exc:  # a bug must cost this event, not the bundle
+                message = f"internal error translating the event ({type(exc).__name__})"
+                progress.settled[i] = self.settler.dead(envelope, "invalid", message, target.name)
         return plans
 
     def _admitted(
-        self, routed: Routed, plan: Plan, taken: bool, fresh: list[str], progress: BundleProgress
+        self, routed: Routed, plan: Plan, answer: Admitted, progress: BundleProgress
     ) -> Job | Settlement:
         """What the ledger's answer makes of one event: a job, or its settlement."""
         envelope, event, target = routed
         done = progress.writes.done
-        if not taken:
+        if answer.newer:  # a newer relay holds this event's claims: leave it to one of those
+            job = Job(envelope, event, target, [])
+            why = "its claims are in a newer relay's format; left for a worker that knows it"
+            return self.settler.defer(job, time.time() + NEWER_PAUSE, why, progress.writes)
+        if answer.duplicate:
             self.settler.count(target.name, "duplicate")
             return Settlement("done", f"duplicate of event {event.event_id} (posted once)")
-        envelope.claimed = True
         if isinstance(plan, Skip):
-            done.append((target.name, event.event_id, "skipped"))
+            done.append(Mark(target.name, event.event_id, tuple(answer.fresh), "skipped"))
             return Settlement("done", f"skipped: {plan.reason}")
-        if not fresh:
-            done.append((target.name, event.event_id, "stale"))
-            return Settlement("done", "stale: a newer status was already sent")
-        if len(fresh) < len(event.message_ids):  # some message ids heard of a newer status
-            event = replace(event, message_ids=tuple(fresh))
+        if answer.stale:
+            outcome = None if answer.fresh else "stale"
+            done.append(Mark(target.name, event.event_id, tuple(answer.stale), outcome))
+            if not answer.fresh:
+                return Settlement("done", "stale: a newer status was already delivered")
+        if len(answer.fresh) < len(event.message_ids):  # the rest is done, held, or stale
+            event = replace(event, message_ids=tuple(answer.fresh))
             narrowed = translate(event, target)
             assert not isinstance(narrowed, Skip)  # the status is the same: it was not skipped
-            return Job(envelope.narrowed(fresh), event, target, narrowed)
+            return Job(envelope.narrowed(answer.fresh), event, target, narrowed)
         return Job(envelope, event, target, plan)
 
 
 def _entry(routed: Routed, plan: Plan) -> Entry:
-    """The ledger entry of one event: claim it (force for a replay; held when the envelope
-    holds the claim already) and, unless skipped, order its message ids' statuses."""
+    """The ledger entry of one event: claim its message ids for this envelope and, unless
+    the status is skipped, check their status order."""
     envelope, event, target = routed
-    mode = "held" if envelope.claimed else "force" if envelope.replayed else "claim"
     hold = target.retry.max_age + CLAIM_MARGIN
-    ordered = None if isinstance(plan, Skip) else event  # a skipped status orders nothing
-    return Entry(target.name, event.event_id, envelope.id, hold, mode, ordered)
+    status = None if isinstance(plan, Skip) else event.status  # a skipped status orders nothing
+    mids = event.message_ids
+    return Entry(target.name, event.event_id, envelope.id, hold, mids, event.occurred_ms, status)

@@ -26,7 +26,13 @@ class AuthError(Exception):
 class Authenticator(Protocol):
     """Adds authentication headers to one request."""
 
-    def headers(self, request: OutboundRequest) -> dict[str, str]: ...
+    refreshable: bool
+    """Whether a 401 may be cured by fetching a new token (then the request is sent once
+    more with it); a fixed credential cannot be."""
+
+    def headers(self, request: OutboundRequest, deadline: float | None = None) -> dict[str, str]:
+        """The headers; `deadline` (time.monotonic()) bounds any wait for a token."""
+        ...
 
     def invalidate(self) -> None:
         """Forget a cached token (the target answered 401)."""
@@ -35,10 +41,12 @@ class Authenticator(Protocol):
 class StaticBearer:
     """A fixed bearer token from the configuration."""
 
+    refreshable = False
+
     def __init__(self, params: Mapping[str, str]) -> None:
         self._value = f"Bearer {params['token']}"
 
-    def headers(self, request: OutboundRequest) -> dict[str, str]:
+    def headers(self, request: OutboundRequest, deadline: float | None = None) -> dict[str, str]:
         return {"Authorization": self._value}
 
     def invalidate(self) -> None:
@@ -49,18 +57,30 @@ class CachedToken:
     """A bearer token from a token endpoint, kept until shortly before it expires or until a
     401 says it is no good. Subclasses say how to fetch one (`_fetch`: token and lifetime)."""
 
+    refreshable = True
+
     def __init__(self, timeout: float) -> None:
         self._timeout = timeout
+        self._fetch_timeout = timeout
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires = 0.0
 
-    def headers(self, request: OutboundRequest) -> dict[str, str]:
-        with self._lock:
+    def headers(self, request: OutboundRequest, deadline: float | None = None) -> dict[str, str]:
+        # One thread fetches while the others wait, but never past their task's deadline.
+        wait = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+        if not self._lock.acquire(timeout=wait):
+            raise AuthError("another request is fetching a token and took too long")
+        try:
             if self._token is None or time.time() >= self._expires:
+                self._fetch_timeout = (
+                    self._timeout if wait < 0 else max(0.1, min(self._timeout, wait))
+                )
                 self._token, lifetime = self._fetch()
                 self._expires = time.time() + max(0.0, lifetime - _EXPIRY_MARGIN)
             return {"Authorization": f"Bearer {self._token}"}
+        finally:
+            self._lock.release()
 
     def invalidate(self) -> None:
         with self._lock:
@@ -75,7 +95,7 @@ class CachedToken:
         """POST a token request; the answer's JSON object, or AuthError saying what failed."""
         try:
             answer = requests.post(
-                url, data=form, auth=auth, timeout=self._timeout, allow_redirects=False
+                url, data=form, auth=auth, timeout=self._fetch_timeout, allow_redirects=False
             )
         except requests.RequestException as exc:
             raise AuthError(f"token endpoint unreachable: {type(exc).__name__}") from None
@@ -153,10 +173,12 @@ class JwtBearer(CachedToken):
 class HubSignature:
     """`X-Hub-Signature: sha1=<HMAC-SHA1 of the raw body>`, as some Medallia channels expect."""
 
+    refreshable = False
+
     def __init__(self, params: Mapping[str, str]) -> None:
         self._secret = params["secret"].encode()
 
-    def headers(self, request: OutboundRequest) -> dict[str, str]:
+    def headers(self, request: OutboundRequest, deadline: float | None = None) -> dict[str, str]:
         digest = hmac.new(self._secret, request.body, hashlib.sha1).hexdigest()
         return {"X-Hub-Signature": f"sha1={digest}"}
 

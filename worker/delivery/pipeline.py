@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import replace
 
 import redis
 
@@ -20,7 +21,7 @@ from tasks.schemas import InvalidEvent, load_event
 from worker.config import RelayConfig
 from worker.delivery.admission import Admitter, Routed
 from worker.delivery.sending import Job, Sender
-from worker.delivery.settle import BundleProgress, Settler, Writes, field_of
+from worker.delivery.settle import BundleProgress, Settler, Writes, delivered_mark, field_of
 from worker.delivery.settlement import Attempt, Settlement
 from worker.observe import metrics
 from worker.settings import get_settings
@@ -34,7 +35,7 @@ class Pipeline:
 
     def __init__(self, config: RelayConfig, client: redis.Redis | None = None) -> None:
         self.config = config
-        self.settler = Settler(client)
+        self.settler = Settler(client, frozenset(config.targets))
         self.admitter = Admitter(EventLedger(client), self.settler)
         self.breaker = CircuitBreaker.from_settings(client)
         # Four HTTP threads per task thread: a bundle's requests are sent side by side (with
@@ -57,7 +58,15 @@ class Pipeline:
         deadline = time.monotonic() + get_settings().task_budget
         self.sender.send_all(list(ready.values()), deadline, self._mark_delivered)
         for i, job in ready.items():
-            progress.settled[i] = self._settle_sent(job, progress.writes)
+            try:
+                progress.settled[i] = self._settle_sent(job, progress.writes)
+            except redis.RedisError:
+                raise
+            except Exception as exc:  # a bug must cost this event, not the bundle
+                why = f"internal error settling the event ({type(exc).__name__})"
+                progress.settled[i] = self.settler.dead(
+                    job.envelope, "rejected", why, job.target.name
+                )
         self.settler.flush(progress.writes)
         return [progress.settled[i] for i in range(len(envelopes))]
 
@@ -69,6 +78,9 @@ class Pipeline:
             return self.settler.dead(
                 envelope, "invalid", str(exc), field_of(envelope.event, "target")
             )
+        except Exception as exc:  # a bug must cost this event, not the bundle
+            why = f"internal error validating the event ({type(exc).__name__})"
+            return self.settler.dead(envelope, "invalid", why, field_of(envelope.event, "target"))
         target = self.config.targets.get(event.target)
         if target is None:
             known = ", ".join(sorted(self.config.targets)) or "none"
@@ -90,18 +102,25 @@ class Pipeline:
         return True
 
     def _settle_sent(self, job: Job, writes: Writes) -> Settlement:
-        """A sent job's settlement; requests a rate limit held back count as retries."""
-        if job.deferred and not job.tally.attempts:  # held back whole: no attempt spent
+        """A sent job's settlement. Requests held back unsent (a rate limit, the time budget)
+        cost no attempt when nothing sent failed: what was delivered is marked done and the
+        rest is deferred; after a failure they are retried with the rest."""
+        tally = job.tally
+        if job.deferred and not tally.retry and not tally.rejected:
             job.envelope.attempts -= 1
-            return self.settler.defer(job, job.defer_until, "rate limit reached", writes)
-        for part in job.deferred:  # held back after some of it went: retry the rest
-            wait = RetryLater("rate limit reached", max(0.0, job.defer_until - time.time()))
-            job.tally.add(Attempt(part, wait, HttpResult(None)))
+            if tally.delivered:
+                writes.done.append(delivered_mark(job, tally.delivered, counted=False))
+            held = [mid for part in job.deferred for mid in part.message_ids]
+            rest = replace(job, envelope=job.envelope.narrowed(held))
+            return self.settler.defer(rest, job.defer_until, job.defer_why, writes)
+        for part in job.deferred:  # held back after something failed: retry with the rest
+            wait = RetryLater(job.defer_why, max(0.0, job.defer_until - time.time()))
+            tally.add(Attempt(part, wait, HttpResult(None)))
         return self.settler.settle(job, writes)
 
     def _mark_delivered(self, jobs: list[Job]) -> None:
         """Mark jobs delivered whole at once, before the rest of the bundle is sent."""
-        self.settler.flush(Writes([(j.target.name, j.event.event_id, "delivered") for j in jobs]))
+        self.settler.flush(Writes([delivered_mark(j, list(j.event.message_ids)) for j in jobs]))
         for job in jobs:
             job.marked = True
             metrics.observe_attempts(job.target.name, job.envelope.attempts)

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import redis
 from celery.exceptions import Reject
 
-from tasks.envelope import Envelope
+from tasks.envelope import Envelope, NewerFormat
 from worker.config import load_config
 from worker.delivery.pipeline import Pipeline
+from worker.delivery.settle import field_of
 from worker.delivery.settlement import Settlement, summarize
 from worker.settings import get_settings
+from worker.stores.deadletters import Reason
 
 log = logging.getLogger("relay.task")
+LEAVE_PAUSE = 1.0  # seconds before a message of a newer format goes back to the queue
 _lock = threading.Lock()
 _pipeline: Pipeline | None = None
 
@@ -30,15 +34,56 @@ def get_pipeline() -> Pipeline:
         return _pipeline
 
 
-def run_bundle(envelopes: list[dict[str, Any]]) -> Settlement:
-    """Deliver a bundle (envelopes as a message carries them); one settlement for all of it."""
+def run_bundle(envelopes: list[Any]) -> Settlement:
+    """Deliver a bundle (envelopes as a message carries them); one settlement for all of it.
+
+    Whatever happens, each event ends delivered, parked or a dead letter: Redis trouble hands
+    the message back (the claims stop a second post of what went out); an unexpected error
+    settles the bundle event by event, so only the event that causes it becomes a dead letter.
+    """
     try:
-        settled = get_pipeline().process_bundle([Envelope.from_dict(e) for e in envelopes])
+        return summarize(_process([Envelope.from_dict(e) for e in envelopes]))
+    except NewerFormat as exc:
+        # A newer worker wrote this message (a rolling upgrade): hand it back for one that
+        # knows its format, after a pause so that this worker does not take it straight back.
+        log.warning("a message %s: handed back for a newer worker", exc)
+        time.sleep(LEAVE_PAUSE)
+        raise Reject(f"newer format: {exc}", requeue=True) from None
     except redis.RedisError as exc:
-        # The outcomes could not be recorded: hand the message back rather than lose it (the
-        # idempotency claims stop what was already posted from being posted again).
         log.warning(
             "Redis error while settling (%s: %s); message requeued", type(exc).__name__, exc
         )
         raise Reject(f"Redis error while settling: {type(exc).__name__}", requeue=True) from None
-    return summarize(settled)
+
+
+def run_local(envelopes: list[Envelope]) -> Settlement:
+    """Deliver a bundle a worker took from the inbox itself (no Celery message): one
+    settlement for all of it. Raises redis.RedisError when the outcomes could not be recorded
+    (the feeder keeps the items and delivers them again)."""
+    return summarize(_process(envelopes))
+
+
+def _process(envelopes: list[Envelope]) -> list[Settlement]:
+    pipeline = get_pipeline()
+    try:
+        return pipeline.process_bundle(envelopes)
+    except redis.RedisError:
+        raise
+    except Exception as exc:  # a bug: its type only, an event's text may name a person
+        log.error(
+            "unexpected %s in a bundle of %d; settling it event by event",
+            type(exc).__name__,
+            len(envelopes),
+        )
+    if len(envelopes) > 1:
+        return [settled for envelope in envelopes for settled in _process([envelope])]
+    return [_give_up(pipeline, envelopes[0])]
+
+
+def _give_up(pipeline: Pipeline, envelope: Envelope) -> Settlement:
+    """The last resort for an event that breaks the pipeline: a dead letter that says so."""
+    reason: Reason = "rejected" if envelope.attempts else "invalid"
+    target = field_of(envelope.event, "target")
+    return pipeline.settler.dead(
+        envelope, reason, "internal error processing the event (see the worker log)", target
+    )

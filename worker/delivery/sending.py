@@ -9,28 +9,23 @@ only the parts refused alone become dead letters.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
-from tasks.classify import HttpResult, Outcome, Permanent, RetryLater, classify
+from tasks.classify import HttpResult, Outcome, Permanent
 from tasks.envelope import Envelope
 from tasks.events import Event
 from tasks.outbound import OutboundRequest
 from tasks.targets import TARGET_KINDS
 from worker.config import Target
-from worker.delivery.auth import Authenticator, AuthError, make_authenticator
+from worker.delivery.exchange import UNSENT, Exchange
 from worker.delivery.settlement import Attempt, Tally
-from worker.delivery.transport import send
-from worker.observe import metrics
 from worker.stores.breaker import CircuitBreaker
 from worker.stores.ratelimit import RateLimiter
 
-log = logging.getLogger("relay.sending")
 MARK_EVERY = 0.02
-BUDGET_SPENT = "not sent yet: this task's time budget (RELAY_TASK_BUDGET) ran out"
 
 
 @dataclass
@@ -43,8 +38,9 @@ class Job:
     plan: list[OutboundRequest]
     tally: Tally = field(default_factory=Tally)
     deferred: list[OutboundRequest] = field(default_factory=list)
-    """Requests a rate limit held back, unsent, until `defer_until`."""
+    """Requests held back unsent (a rate limit, the task's time budget) until `defer_until`."""
     defer_until: float = 0.0
+    defer_why: str = ""
     marked: bool = False
     """Its done mark and count are already written (it was delivered whole)."""
 
@@ -66,9 +62,8 @@ class Sender:
     """Sends jobs' requests, fewest requests first (coalesced), and tallies the answers."""
 
     def __init__(self, breaker: CircuitBreaker, limiter: RateLimiter, threads: int) -> None:
-        self.breaker = breaker
         self.limiter = limiter
-        self._auth: dict[str, Authenticator] = {}
+        self.exchange = Exchange(breaker)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="relay-http")
 
     def send_all(
@@ -91,18 +86,17 @@ class Sender:
     ) -> list[_Sent]:
         """Start sending a target's requests at once, on the HTTP pool: a batch takes about
         one answer's time, not the sum of its answers' (what a 50 ms target would cost)."""
-        self._authenticator(target)  # made here, not raced for by the pool's threads
+        self.exchange.authenticator(target)  # made here, not raced for by the pool's threads
         limited_until: float | None = None
         sent = []
         for request, members in _coalesced(target, parts):
             if limited_until is None:
-                limited_until = self._limited_until(target)
+                limited_until = self._limited_until(target, deadline)
             if limited_until is not None:
                 for job, part in members:
-                    job.deferred.append(part)
-                    job.defer_until = limited_until
+                    _defer(job, part, limited_until, "rate limit reached")
                 continue
-            future = self._pool.submit(self._exchange, target, request, deadline)
+            future = self._pool.submit(self.exchange, target, request, deadline)
             sent.append(_Sent(future, target, members))
         return sent
 
@@ -120,7 +114,7 @@ class Sender:
             result, outcome = future.result()
             if isinstance(outcome, Permanent) and len(one.members) > 1:
                 for member in one.members:  # whose fault was it? ask one part at a time
-                    alone, answer = self._exchange(one.target, member[1], deadline)
+                    alone, answer = self.exchange(one.target, member[1], deadline)
                     self._credit([member], answer, alone)
             else:
                 self._credit(one.members, outcome, result)
@@ -130,12 +124,13 @@ class Sender:
                 delivered(ready)
                 ready, marked = [], time.monotonic()
 
-    def _limited_until(self, target: Target) -> float | None:
-        """Reserve one request under the target's rate limit (sleeping up to the limiter's
-        max wait), or say until when the rest must wait."""
+    def _limited_until(self, target: Target, deadline: float) -> float | None:
+        """Reserve one request under the target's rate limit, sleeping up to the limiter's
+        max wait but never past the task's deadline; or say until when the rest must wait."""
         if not target.rate_limit:
             return None
-        wait = self.limiter.acquire(target.name, target.rate_limit)
+        budget = deadline - time.monotonic()
+        wait = self.limiter.acquire(target.name, target.rate_limit, max_wait=budget)
         if wait < 0:
             return time.time() - wait
         time.sleep(wait)
@@ -148,6 +143,9 @@ class Sender:
         result: HttpResult,
     ) -> None:
         for job, part in members:
+            if outcome is UNSENT:
+                _defer(job, part, time.time(), "this task's time budget ran out")
+                continue
             job.envelope.record(
                 attempt=job.envelope.attempts,
                 endpoint=part.endpoint,
@@ -158,34 +156,12 @@ class Sender:
             )
             job.tally.add(Attempt(part, outcome, result))
 
-    def _exchange(
-        self, target: Target, request: OutboundRequest, deadline: float
-    ) -> tuple[HttpResult, Outcome]:
-        if time.monotonic() >= deadline:  # park it at once, well inside the visibility timeout
-            return HttpResult(None), RetryLater(BUDGET_SPENT, 0.0)
-        auth = self._authenticator(target)
-        try:
-            result = send(request, auth.headers(request), target.timeout)
-        except AuthError as exc:
-            result = HttpResult(None, network_error=f"credentials unavailable: {exc}")
-        except Exception as exc:  # a bug must cost a retry, never the event or the worker
-            log.exception("unexpected error sending to %s", target.name)
-            result = HttpResult(None, network_error=f"internal error: {type(exc).__name__}")
-        if result.status == 401:
-            auth.invalidate()
-        metrics.observe_request(target.name, request.endpoint, result.duration)
-        outcome = classify(request.api, result)
-        if isinstance(outcome, RetryLater):
-            self.breaker.failure(target.name)
-        else:  # an answer that is not a failure of the target (even a rejection) means it is up
-            self.breaker.success(target.name)
-        return result, outcome
 
-    def _authenticator(self, target: Target) -> Authenticator:
-        auth = self._auth.get(target.name)
-        if auth is None:
-            auth = self._auth[target.name] = make_authenticator(target.auth)
-        return auth
+def _defer(job: Job, part: OutboundRequest, until: float, why: str) -> None:
+    """Hold a request back, unsent: it costs no attempt and is parked for later."""
+    job.deferred.append(part)
+    job.defer_until = max(job.defer_until, until)
+    job.defer_why = why
 
 
 def _coalesced(

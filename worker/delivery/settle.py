@@ -26,18 +26,33 @@ from worker.stores.ledger import EventLedger
 from worker.stores.retries import RetrySchedule
 
 log = logging.getLogger("relay.outcomes")
+UNKNOWN = "(unknown)"
+"""The label of every target name that is not configured."""
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """Message ids of an event that need no more sending: done marks, and maybe a count."""
+
+    target: str
+    event_id: str
+    mids: tuple[str, ...]
+    outcome: str | None
+    """What the event counts as (delivered, skipped, stale); None for a part of an event
+    whose other ids are still on their way (the event is counted when it ends)."""
+    order: tuple[int, str] | None = None
+    """(occurred_ms, status) of a delivered status: it becomes the newest for its ids."""
 
 
 @dataclass
 class Writes:
     """A bundle's writes that may wait for its end, to go to Redis in one round trip."""
 
-    done: list[tuple[str, str, str]] = field(default_factory=list)
-    """(target, event_id, outcome): a done mark and a count each."""
+    done: list[Mark] = field(default_factory=list)
     parked: list[tuple[Envelope, float, str, str]] = field(default_factory=list)
     """(envelope, due, target, outcome): into the retry schedule, and a count each."""
-    forgotten: list[tuple[str, str]] = field(default_factory=list)
-    """(target, event_id): claims to drop (nothing more will be sent for the event)."""
+    forgotten: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
+    """(target, event_id, message ids): claims to drop (nothing more will be sent for them)."""
 
 
 @dataclass
@@ -52,7 +67,13 @@ class BundleProgress:
 class Settler:
     """Records what became of events: done, parked for a retry, or a dead letter."""
 
-    def __init__(self, client: redis.Redis | None = None) -> None:
+    def __init__(
+        self, client: redis.Redis | None = None, known: frozenset[str] = frozenset()
+    ) -> None:
+        self.known = known
+        """Configured target names: only these become labels (counters, metrics, Sentry);
+        any other name an event gives counts under UNKNOWN, so a producer cannot make them
+        grow without bound."""
         self.dead_letters = DeadLetterStore(client)
         self.schedule = RetrySchedule(client)
         self.counters = Counters(client)
@@ -64,6 +85,7 @@ class Settler:
         deadline = envelope.first_seen + target.retry.max_age
         if time.time() >= deadline:
             message = f"gave up after {envelope.attempts} attempt(s): max_age passed ({why})"
+            writes.forgotten.append(_claims_of(envelope, target))
             return self.dead(envelope, "exhausted", message, target.name)
         due = min(due, deadline)
         writes.parked.append((envelope, due, target.name, "deferred"))
@@ -74,13 +96,13 @@ class Settler:
         if not (writes.done or writes.parked or writes.forgotten):
             return
         pipe = self.counters.redis.pipeline(transaction=False)
-        for target, event_id, _ in writes.done:
-            self.events.done(target, event_id, pipe)
+        for mark in writes.done:
+            self.events.mark(mark.target, mark.event_id, mark.mids, mark.order, pipe)
         for envelope, due, _, _ in writes.parked:
             self.schedule.park(envelope, due, pipe)
-        for target, event_id in writes.forgotten:
-            self.events.forget(target, event_id, pipe)
-        counts = Counter((t, o) for t, _, o in writes.done)
+        for target, event_id, mids in writes.forgotten:
+            self.events.forget(target, event_id, mids, pipe)
+        counts = Counter((m.target, m.outcome) for m in writes.done if m.outcome)
         counts.update((t, o) for _, _, t, o in writes.parked)
         for (target, outcome), n in counts.items():
             self.count(target, outcome, pipe, n)
@@ -88,43 +110,41 @@ class Settler:
 
     def settle(self, job: Job, writes: Writes) -> Settlement:
         """One sent job's end, per message id: delivered, parked, or dead letters for what was
-        refused (the first two queued on `writes`)."""
+        refused (done marks and parking queued on `writes`). A dead letter outranks a retry in
+        the settlement's state, a retry outranks done."""
         envelope, target, tally = job.envelope, job.target, job.tally
         parts = [f"delivered {len(tally.delivered)} message id(s)"] if tally.delivered else []
-        rejected = self._reject(job)
+        whole = not tally.retry and not tally.rejected
+        if tally.delivered and not job.marked:
+            writes.done.append(delivered_mark(job, tally.delivered, counted=whole))
+            if whole:
+                metrics.observe_attempts(target.name, envelope.attempts)
+        rejected = self._reject(job, writes)
         parts += [letter.summary for letter in rejected]
         parked = self._park(envelope.narrowed(tally.retry), target, tally, writes)
         if parked is not None:
             parts.append(parked.summary)
-        gave_up = parked is not None and parked.state == "dead"
-        if not tally.retry and not tally.rejected:
-            if not job.marked:
-                writes.done.append((target.name, job.event.event_id, "delivered"))
-                metrics.observe_attempts(target.name, envelope.attempts)
-        elif not tally.retry or gave_up:
-            # Nothing will be sent for this event any more: a corrected resend may go through.
-            writes.forgotten.append((target.name, job.event.event_id))
-        due = parked.due if parked is not None and not gave_up else None
+        due = parked.due if parked is not None and parked.state == "retry" else None
         self._log_attempts(job, due)
-        if parked is not None:
-            return Settlement(parked.state, "; ".join(parts), due)
-        return Settlement("dead" if rejected else "done", "; ".join(parts))
+        if rejected or (parked is not None and parked.state == "dead"):
+            return Settlement("dead", "; ".join(parts))
+        return Settlement("retry" if due is not None else "done", "; ".join(parts), due)
 
-    def _reject(self, job: Job) -> list[Settlement]:
-        """A dead letter per refusal, each with the message ids that answer refused."""
+    def _reject(self, job: Job, writes: Writes) -> list[Settlement]:
+        """A dead letter per refusal, each with the message ids that answer refused; their
+        claims are dropped, so a replay can send them."""
         groups: dict[int, tuple[Attempt, list[str]]] = {}
         for mid, attempt in job.tally.rejected.items():
             groups.setdefault(id(attempt), (attempt, []))[1].append(mid)
-        return [
-            self.dead(
-                job.envelope.narrowed(mids),
-                "rejected",
-                str(getattr(attempt.outcome, "reason", "")),
-                job.target.name,
-                attempt.result.status,
+        letters = []
+        for attempt, mids in groups.values():
+            writes.forgotten.append((job.target.name, job.event.event_id, tuple(mids)))
+            reason = str(getattr(attempt.outcome, "reason", ""))
+            status = attempt.result.status
+            letters.append(
+                self.dead(job.envelope.narrowed(mids), "rejected", reason, job.target.name, status)
             )
-            for attempt, mids in groups.values()
-        ]
+        return letters
 
     def _park(
         self, envelope: Envelope, target: Target, tally: Tally, writes: Writes
@@ -143,6 +163,7 @@ class Settler:
                 f"gave up after {envelope.attempts} attempt(s) over "
                 f"{now - envelope.first_seen:.0f}s; last: {reason}"
             )
+            writes.forgotten.append(_claims_of(envelope, target))
             return self.dead(
                 envelope, "exhausted", message, target.name, tally.last_retry.result.status
             )
@@ -183,11 +204,16 @@ class Settler:
             history=envelope.history,
         )
         self.dead_letters.add(letter)
-        self.count(target, f"dead:{reason}")
-        sentry.report_dead_letter(letter)
+        label = self.label(target)
+        self.count(label, f"dead:{reason}")
+        sentry.report_dead_letter(letter, label)
         masked = mask_text(error)
-        log.warning("dead letter id=%s reason=%s target=%s: %s", letter.id, reason, target, masked)
+        log.warning("dead letter id=%s reason=%s target=%s: %s", letter.id, reason, label, masked)
         return Settlement("dead", f"dead letter {letter.id} ({reason}): {error}")
+
+    def label(self, target: str | None) -> str | None:
+        """`target` if it is a configured one (or None), else UNKNOWN."""
+        return target if target is None or target in self.known else UNKNOWN
 
     def count(
         self, target: str | None, outcome: str, pipe: redis.Redis | None = None, n: int = 1
@@ -195,6 +221,20 @@ class Settler:
         """Count an outcome in Redis (for `relay status`) and in this worker's metrics."""
         self.counters.incr(target, outcome, n, pipe=pipe)
         metrics.count_outcome(target, outcome, n)
+
+
+def delivered_mark(job: Job, mids: list[str], counted: bool = True) -> Mark:
+    """The done mark of a job's delivered message ids; it raises their newest status."""
+    event = job.event
+    outcome = "delivered" if counted else None
+    order = (event.occurred_ms, event.status)
+    return Mark(job.target.name, event.event_id, tuple(mids), outcome, order)
+
+
+def _claims_of(envelope: Envelope, target: Target) -> tuple[str, str, tuple[str, ...]]:
+    """The claims an envelope holds: its target, event id and message ids."""
+    event = envelope.event
+    return target.name, str(field_of(event, "event_id")), tuple(event.get("message_ids", ()))
 
 
 def field_of(event: Any, name: str) -> str | None:

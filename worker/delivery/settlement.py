@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
 from tasks.classify import Delivered, HttpResult, Outcome, RetryLater
 from tasks.outbound import OutboundRequest
+from worker.observe.logs import one_line
 from worker.observe.masking import mask_text
+
+State = Literal["done", "retry", "dead"]
+STATES: tuple[State, ...] = ("done", "retry", "dead")
 
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
     """What became of one envelope: `done` (delivered or skipped), parked `retry`, or `dead`."""
 
-    state: Literal["done", "retry", "dead"]
+    state: State
     summary: str
     due: float | None = None
 
@@ -23,9 +28,12 @@ def summarize(settled: list[Settlement]) -> Settlement:
     """A bundle's settlement: its worst state (a dead letter over a retry over done), the
     soonest retry, and every event's summary with phone numbers and addresses masked."""
     if len(settled) == 1:
-        summary = mask_text(settled[0].summary)
+        summary = mask_text(one_line(settled[0].summary))
     else:
-        summary = mask_text("; ".join(f"[{i}] {s.summary}" for i, s in enumerate(settled)))
+        states = Counter(s.state for s in settled)
+        counts = ", ".join(f"{states[state]} {state}" for state in STATES if states[state])
+        joined = "; ".join(f"[{i}] {s.summary}" for i, s in enumerate(settled))
+        summary = mask_text(one_line(f"{len(settled)} events: {counts}; {joined}"))
     due = [s.due or 0.0 for s in settled if s.state == "retry"]
     if any(s.state == "dead" for s in settled):
         return Settlement("dead", summary)

@@ -40,45 +40,49 @@ class LocalRedis:
     """A redis-server child process on 127.0.0.1, in its own directory, stopped on `stop()`."""
 
     def __init__(
-        self, port: int | None = None, appendonly: bool = False, extra: tuple[str, ...] = ()
+        self,
+        port: int | None = None,
+        appendonly: bool = False,
+        password: str | None = None,
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.password = password
         self.extra = extra  # more redis-server options, e.g. ("--replicaof", host, port)
         self.dir = tempfile.mkdtemp(prefix="relay-redis-")
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def argv(self) -> list[str]:
+        """The redis-server command line: loopback only, no snapshots, never evicting."""
+        options = {
+            "port": str(self.port),
+            "bind": "127.0.0.1",
+            "dir": self.dir,
+            "save": "",
+            "daemonize": "no",
+            "appendonly": "yes" if self.appendonly else "no",
+            "maxmemory-policy": "noeviction",
+            "loglevel": "warning",
+        }
+        if self.password:
+            options["requirepass"] = self.password
+        flat = [part for name, value in options.items() for part in (f"--{name}", value)]
+        return [find_redis_server(), *flat, *self.extra]
 
     def start(self, timeout: float = 10.0) -> LocalRedis:
-        args = [
-            find_redis_server(),
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            self.dir,
-            "--save",
-            "",
-            "--daemonize",
-            "no",
-            "--appendonly",
-            "yes" if self.appendonly else "no",
-            "--maxmemory-policy",
-            "noeviction",
-            "--loglevel",
-            "warning",
-            *self.extra,
-        ]
+        args = self.argv()
         with open(os.path.join(self.dir, "redis.log"), "wb") as log:  # the child keeps its fd
             self.process = subprocess.Popen(
                 args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         deadline = time.monotonic() + timeout
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        client = redis.Redis(port=self.port, password=self.password, socket_connect_timeout=0.5)
         try:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:

@@ -33,11 +33,14 @@ def run_dev(duration: float | None) -> int:
     sandbox_url = sandbox.start()
     config_path = _configure(workdir, sandbox_url)
     _add_showcase_faults(sandbox)
-    worker_log = workdir / "worker.log"
-    worker = _start_worker(worker_log)
+    # Flower first, listening before the worker's first bundle: a task whose start Flower
+    # missed shows as a nameless FAILURE without arguments.
     flower_port = _port(5555)
     flower_env = {**os.environ, "FLOWER_UNAUTHENTICATED_API": "true"}
     flower = start_group(flower_argv(flower_port), workdir / "flower.log", flower_env)
+    _wait_listening(flower_port, 30.0)
+    worker_log = workdir / "worker.log"
+    worker = _start_worker(worker_log)
     print(
         f"relay dev: Redis {safe_url(get_settings().redis_url)}, sandbox {sandbox_url}, "
         f"Flower http://127.0.0.1:{flower_port}, metrics http://127.0.0.1:"
@@ -63,6 +66,7 @@ def _configure(workdir: Path, sandbox_url: str) -> Path:
         RELAY_DEV_MEDALLIA_TOKEN="dev-medallia-token",
         RELAY_KEY_PREFIX=os.environ.get("RELAY_KEY_PREFIX", "relay-dev"),
         RELAY_QUEUE=os.environ.get("RELAY_QUEUE", "relay-dev"),
+        RELAY_TASK_EVENTS=os.environ.get("RELAY_TASK_EVENTS", "1"),  # Flower sees every bundle
     )
     get_settings.cache_clear()
     return config_path
@@ -125,6 +129,16 @@ def _wait_settled(expected: int, worker: subprocess.Popen[bytes]) -> bool:
             return True
         time.sleep(0.5)
     return False
+
+
+def _wait_listening(port: int, timeout: float) -> None:
+    """Wait until something accepts connections on 127.0.0.1:`port` (or `timeout` passes)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
 
 
 def _port(preferred: int) -> int:

@@ -1,7 +1,9 @@
 """The inbox: the plain Redis list producers push raw events onto, in any language.
 
 One JSON text per item; producers need neither Celery nor kombu (`RPUSH relay:inbox TEXT`).
-Every worker's bundler (`worker.intake.bundler`) moves what waits here into Celery messages.
+Every worker's feeder (`worker.intake.feeder`) takes what waits here into its lanes.
+The inbox is bounded (RELAY_INBOX_MAX): past it, `relay push` and `push_events` refuse with
+`InboxFull` rather than let an outage of every worker fill Redis until it refuses everything.
 """
 
 from __future__ import annotations
@@ -11,9 +13,30 @@ from itertools import islice
 
 import redis
 
+from worker.settings import get_settings
 from worker.stores.connection import get_redis, key
 
-PUSH_CHUNK = 1000  # items per RPUSH: one round trip each, without one huge command
+PUSH_CHUNK = 1000  # items per round trip, without one huge command
+
+# KEYS[1]: the inbox. ARGV[1]: its bound; ARGV[2..]: items. Pushes what fits, returns how many.
+_PUSH = """
+local room = tonumber(ARGV[1]) - redis.call('LLEN', KEYS[1])
+local n = math.min(room, #ARGV - 1)
+if n < 1 then return 0 end
+redis.call('RPUSH', KEYS[1], unpack(ARGV, 2, n + 1))
+return n
+"""
+
+
+class InboxFull(Exception):
+    """The inbox holds RELAY_INBOX_MAX events: workers are not keeping up (or not running)."""
+
+    def __init__(self, queued: int, limit: int) -> None:
+        self.queued = queued
+        super().__init__(
+            f"the inbox is full ({limit} events waiting, RELAY_INBOX_MAX): {queued} queued, "
+            "the rest not; check that workers run (`relay status`), then push the rest again"
+        )
 
 
 class Inbox:
@@ -22,14 +45,19 @@ class Inbox:
     def __init__(self, client: redis.Redis | None = None) -> None:
         self.redis = client or get_redis()
         self.key = key("inbox")
+        self.limit = get_settings().inbox_max
+        self._push = self.redis.register_script(_PUSH)
 
     def push(self, items: Iterable[str]) -> int:
-        """Append JSON texts, a thousand per round trip; return how many."""
+        """Append JSON texts, a thousand per round trip; return how many. Raises `InboxFull`
+        (saying how many went in) when the bound is reached."""
         count = 0
         it = iter(items)
         while chunk := list(islice(it, PUSH_CHUNK)):
-            self.redis.rpush(self.key, *chunk)
-            count += len(chunk)
+            pushed = int(self._push(keys=[self.key], args=[self.limit, *chunk]))
+            count += pushed
+            if pushed < len(chunk):
+                raise InboxFull(count, self.limit)
         return count
 
     def depth(self) -> int:

@@ -2,8 +2,8 @@
 
 Tasks are referred to by their registered names (`relay.deliver`, `relay.deliver_batch`),
 never imported: publishing needs the app, not the task code, so neither imports the other.
-The bundler publishes fresh events this way; the retry pump and `relay dlq replay` publish
-envelopes that already carry their bookkeeping.
+Fresh events do not travel this way (each worker's feeder delivers them in its own lanes); the
+retry pump and `relay dlq replay` publish envelopes that already carry their bookkeeping.
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ from collections.abc import Iterable
 from itertools import islice
 from typing import Any
 
-from tasks.envelope import Envelope
+from worker.intake.labels import describe, describe_all
 
 DELIVER = "relay.deliver"
 """The task that delivers one envelope."""
 DELIVER_BUNDLE = "relay.deliver_batch"
 """The task that delivers a bundle of envelopes. Named "batch" since the first release:
 messages in queues and Flower's history carry the name, so it stays across upgrades."""
-LABEL_LIMIT = 1024  # characters of a bundle's label in Flower
 
 
 class Publisher:
@@ -45,28 +44,3 @@ class Publisher:
                 )
                 count += len(bundle)
         return count
-
-    def publish_new(self, events: list[Any]) -> int:
-        """Queue raw events (decoded JSON, exactly as received) in fresh envelopes."""
-        return self.publish(Envelope(event).to_message() for event in events)
-
-
-def describe(envelope: dict[str, Any]) -> str:
-    """A short label for Flower and logs: never the event itself (it names a person)."""
-    parsed = Envelope.from_dict(envelope)  # the long form, or the retry schedule's compact one
-    event, attempt = parsed.event, parsed.attempts + 1
-    if not isinstance(event, dict):
-        return f"(not an event object) attempt {attempt}"
-    fields = [str(event.get(k, "?"))[:60] for k in ("event_id", "target", "status")]
-    return f"{fields[0]} -> {fields[1]} {fields[2]} attempt {attempt}"
-
-
-def describe_all(envelopes: list[dict[str, Any]]) -> str:
-    """Flower's label for a bundle: how many, and each event's label, within Flower's limit
-    (labels past it are not made: a bundle has up to RELAY_BATCH of them)."""
-    label = f"{len(envelopes)} events: "
-    for i, envelope in enumerate(envelopes):
-        if len(label) >= LABEL_LIMIT:
-            break
-        label += ("; " if i else "") + describe(envelope)
-    return label[:LABEL_LIMIT]

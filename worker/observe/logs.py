@@ -33,14 +33,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(document, ensure_ascii=False, default=str)
 
 
-class TextFormatter(logging.Formatter):
-    """`time level logger message key=value ...`."""
+def one_line(text: str) -> str:
+    """`text` with newlines and other control characters escaped: what a producer wrote (an
+    event_id with a newline in it) must not start a forged line in a text log."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
-    def format(self, record: logging.LogRecord) -> str:
+
+class TextFormatter(logging.Formatter):
+    """`time level logger message key=value ...`, one line per record (but a traceback)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = one_line(record.message)
+        line = super().formatMessage(record)
         fields = getattr(record, _FIELDS, {})
-        line = super().format(record)
         if fields:
-            line += " " + " ".join(f"{k}={v}" for k, v in fields.items())
+            line += " " + " ".join(f"{k}={one_line(str(v))}" for k, v in fields.items())
         return line
 
 

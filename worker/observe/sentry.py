@@ -7,6 +7,8 @@ e-mail addresses) are masked, and Celery task arguments (which hold whole events
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -86,15 +88,46 @@ def init_sentry(dsn: str | None, secrets: Iterable[str]) -> bool:
     return True
 
 
-def report_dead_letter(letter: Letter) -> None:
-    """One Sentry event per dead letter, grouped by target and reason (no-op without Sentry)."""
+class _Budget:
+    """At most `per_minute` reports per (target, reason) a minute in this process, so that an
+    outage that dead-letters ten thousand events sends a handful of Sentry events, not ten
+    thousand; how many were held back is told with the next one that goes."""
+
+    def __init__(self, per_minute: int = 10) -> None:
+        self.per_minute = per_minute
+        self._lock = threading.Lock()
+        self._window: dict[tuple[str, str], tuple[float, int, int]] = {}
+
+    def take(self, group: tuple[str, str], now: float) -> int | None:
+        """None when this report is held back, else how many were held back before it."""
+        with self._lock:
+            start, sent, held = self._window.get(group, (now, 0, 0))
+            if now - start >= 60:
+                start, sent = now, 0
+            if sent >= self.per_minute:
+                self._window[group] = (start, sent, held + 1)
+                return None
+            self._window[group] = (start, sent + 1, 0)
+            return held
+
+
+_BUDGET = _Budget()
+
+
+def report_dead_letter(letter: Letter, label: str | None) -> None:
+    """One Sentry event per dead letter (within a budget per minute), grouped by target and
+    reason (no-op without Sentry). `label` is the target as counted: configured or unknown."""
     if not sentry_sdk.is_initialized():
         return
+    group = (label or "-", letter.reason)
+    held = _BUDGET.take(group, time.monotonic())
+    if held is None:
+        return
     with sentry_sdk.new_scope() as scope:
-        scope.set_tag("target", letter.target or "-")
+        scope.set_tag("target", group[0])
         scope.set_tag("reason", letter.reason)
         scope.set_tag("status_code", str(letter.status_code or "-"))
-        scope.fingerprint = ["relay-dead-letter", letter.target or "-", letter.reason]
+        scope.fingerprint = ["relay-dead-letter", group[0], letter.reason]
         scope.set_context(
             "dead_letter",
             {
@@ -102,9 +135,10 @@ def report_dead_letter(letter: Letter) -> None:
                 "event_id": letter.event_id,
                 "attempts": letter.attempts,
                 "error": letter.error,
+                "similar_not_reported_in_the_last_minute": held,
             },
         )
         sentry_sdk.capture_message(
-            f"dead letter ({letter.reason}) for target {letter.target or '-'}: {letter.error}",
+            f"dead letter ({letter.reason}) for target {group[0]}: {letter.error}",
             level="error",
         )

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
 from worker.intake.inbox import Inbox
+from worker.intake.inflight import inflight_lists
 from worker.settings import get_settings
 from worker.stores.connection import get_redis
 from worker.stores.counters import Counters
 from worker.stores.deadletters import DeadLetterStore
 from worker.stores.retries import RetrySchedule
 
+NEWER = "(newer format)"  # what a newer relay version parked or dead-lettered, by count only
 # kombu's Redis transport keeps priority levels in sibling lists named queue + sep + level.
 _PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
@@ -38,16 +41,28 @@ def collect_status() -> dict[str, Any]:
     inbox = Inbox(client).depth()
     retries: Counter[str] = Counter()
     for envelope, _ in RetrySchedule(client).iter():
-        event = envelope.event
+        event = envelope.event if envelope is not None else {"target": NEWER}
         retries[str(event.get("target", "-")) if isinstance(event, dict) else "-"] += 1
     dead: Counter[str] = Counter(str(d.target or "-") for d in DeadLetterStore(client).iter())
     return {
-        # Events in the inbox are not yet messages: a backlog there means bundlers lag or
+        # Events in the inbox are not yet taken: a backlog there means the lanes lag or
         # no worker runs, which the queue depth alone would hide.
         "queue": {"name": queue, "depth": depth, "inbox": inbox},
+        "inflight": _inflight(client),
         "retries_waiting": dict(retries),
         "dead_letters": dict(dead),
         "outcomes": Counters(client).snapshot(),
+    }
+
+
+def _inflight(client: Any) -> dict[str, Any]:
+    """What workers' lanes hold between taking events from the inbox and settling them."""
+    lists = inflight_lists(client)
+    now = time.time()
+    return {
+        "lanes": len(lists),
+        "events": sum(entry.items for entry in lists),
+        "oldest_seconds": round(max((entry.age(now) for entry in lists), default=0.0), 1),
     }
 
 
@@ -57,9 +72,11 @@ def render_status(report: dict[str, Any]) -> str:
         set(report["retries_waiting"]) | set(report["dead_letters"]) | set(report["outcomes"])
     )
     queue = report["queue"]
+    inflight = report["inflight"]
     lines = [
         f"queue {queue['name']!r}: {queue['depth']} message(s) waiting, "
-        f"inbox: {queue['inbox']} event(s) waiting"
+        f"inbox: {queue['inbox']} event(s) waiting, lanes hold {inflight['events']} "
+        f"event(s) (oldest {inflight['oldest_seconds']:.0f}s)"
     ]
     header = f"{'target':<24}{'retrying':>9}{'dead':>7}  outcomes"
     lines += [header, "-" * len(header)]

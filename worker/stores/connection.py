@@ -18,32 +18,29 @@ _lock = threading.Lock()
 _clients: dict[tuple[str, bool], redis.Redis] = {}
 
 
-def get_redis(url: str | None = None, *, retry: bool = True) -> redis.Redis:
-    """A shared, thread-safe client for `url` (default: REDIS_URL); strings come back decoded.
-
-    With `retry` (the default) a command that meets a dropped connection is sent again, for a
-    few seconds, which rides out a Redis restart or failover. That is only safe for commands
-    whose repeat does no harm: a move that ran but whose answer was lost would move other items
-    the second time. `retry=False` gives a client that raises instead, for callers that recover
-    from the state in Redis themselves (the inbox bundler).
-    """
+def get_redis(url: str | None = None, *, raw: bool = False) -> redis.Redis:
+    """A shared, thread-safe client for `url` (default: REDIS_URL). Strings come back decoded
+    as UTF-8, or, with `raw`, as the bytes they are (for what producers wrote: it may not be
+    UTF-8, and one undecodable item must not stop whoever reads it). A sentinel:// URL gives a
+    client of whichever server the sentinels name master."""
     url = url or get_settings().redis_url
     with _lock:
-        client = _clients.get((url, retry))
+        client = _clients.get((url, raw))
         if client is None:
             options: dict[str, Any] = {
-                "decode_responses": True,
+                "decode_responses": not raw,
                 "socket_timeout": 10,
                 "socket_connect_timeout": 5,
                 "health_check_interval": 30,
-                "retry": Retry(ExponentialBackoff(cap=2.0, base=0.1), 8 if retry else 0),
-                "retry_on_error": [redis.ConnectionError, redis.TimeoutError] if retry else [],
+                # Ride out a Redis restart or failover (a few seconds) inside the task.
+                "retry": Retry(ExponentialBackoff(cap=2.0, base=0.1), 8),
+                "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
             }
             if is_sentinel(url):
                 client = _master_through_sentinels(url, options)
             else:
                 client = redis.Redis.from_url(url, **options)
-            _clients[(url, retry)] = client
+            _clients[(url, raw)] = client
         return client
 
 
@@ -112,3 +109,8 @@ def scan_match(*parts: str) -> str:
 def text_of(value: object) -> str:
     """A Redis reply as text (the client decodes, but its type hints allow bytes)."""
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def bytes_of(value: object) -> bytes:
+    """A raw client's reply as bytes (its type hints allow str)."""
+    return value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogatepass")

@@ -10,7 +10,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -19,6 +19,9 @@ import redis
 from worker.settings import get_settings
 from worker.stores.connection import get_redis, key, text_of
 
+FORMAT = 1
+"""The version of a dead letter's record, written in it as "v"; a CLI or worker that meets a
+newer one shows and counts it but leaves replaying it to a relay that knows its format."""
 Reason = Literal["invalid", "unroutable", "rejected", "exhausted"]
 REASONS: tuple[Reason, ...] = ("invalid", "unroutable", "rejected", "exhausted")
 
@@ -55,13 +58,31 @@ class DeadLetter:
     failed_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     first_seen: float | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    v: int = FORMAT
+
+    @property
+    def newer(self) -> bool:
+        """Written by a newer relay version: its fields may not mean what this one thinks."""
+        return not isinstance(self.v, int) or self.v > FORMAT
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        """The record as JSON. ASCII-escaped, so that text that is not valid Unicode (a lone
+        surrogate a producer sent as "\\ud800") is stored, and read back, exactly."""
+        try:
+            return json.dumps(asdict(self), separators=(",", ":"))
+        except (ValueError, TypeError, RecursionError) as exc:  # kept as words, not lost
+            record = {f.name: getattr(self, f.name) for f in fields(self)}
+            record["event"] = f"(the event could not be stored as JSON: {type(exc).__name__})"
+            record["history"] = []
+            return json.dumps(record, separators=(",", ":"), default=str)
 
     @classmethod
     def from_json(cls, text: str) -> DeadLetter:
-        return cls(**json.loads(text))
+        """The record; keys it does not know (a newer version's) are left out, and a record
+        without "v" is of format 1."""
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 class DeadLetterStore:

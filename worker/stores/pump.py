@@ -12,10 +12,12 @@ from typing import Any
 
 import redis
 
+from tasks.envelope import is_newer
 from worker.stores.breaker import CircuitBreaker
 from worker.stores.retries import RetrySchedule
 
 log = logging.getLogger("relay.pump")
+NEWER_PAUSE = 30.0  # seconds a member of a newer format is put off, for a newer worker's pump
 CLAIM_LIMIT = 500  # due entries claimed per round trip; a full claim means: look again at once
 
 
@@ -55,8 +57,12 @@ class RetryPump:
             return 0
         envelopes = [json.loads(member) for member in members]
         # Envelopes whose target must still be spared stay parked, re-dated, without a
-        # round trip through a worker (10,000 events waiting out an outage cost no CPU).
-        due = [self.hold(envelope, now) for envelope in envelopes]
+        # round trip through a worker (10,000 events waiting out an outage cost no CPU); so
+        # do those a newer relay parked, for a worker that knows their format.
+        due = [
+            now + NEWER_PAUSE if is_newer(envelope) else self.hold(envelope, now)
+            for envelope in envelopes
+        ]
         self.schedule.redate({m: d for m, d in zip(members, due, strict=True) if d is not None})
         ready = [(m, e) for m, e, d in zip(members, envelopes, due, strict=True) if d is None]
         if ready:

@@ -37,11 +37,18 @@ class RateLimiter:
         self.max_wait = max_wait
         self._acquire = self.redis.register_script(_ACQUIRE)
 
-    def acquire(self, target: str, rate: float, n: int = 1, now: float | None = None) -> float:
-        """Seconds to wait before sending n requests (reserved), or negative: park that long."""
+    def acquire(
+        self,
+        target: str,
+        rate: float,
+        n: int = 1,
+        now: float | None = None,
+        max_wait: float | None = None,
+    ) -> float:
+        """Seconds to wait before sending n requests (reserved), or negative: park that long.
+        `max_wait` lowers the limiter's own cap (a caller whose time is nearly up)."""
         now = time.time() if now is None else now
         burst = max(1.0, rate)
-        answer = self._acquire(
-            keys=[key("rate", target)], args=[now, 1.0 / rate, burst, n, self.max_wait]
-        )
+        cap = self.max_wait if max_wait is None else max(0.0, min(self.max_wait, max_wait))
+        answer = self._acquire(keys=[key("rate", target)], args=[now, 1.0 / rate, burst, n, cap])
         return float(text_of(answer))

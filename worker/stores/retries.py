@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import redis
 
-from tasks.envelope import Envelope
+from tasks.envelope import Envelope, NewerFormat
 from worker.stores.connection import get_redis, key, text_of
 
 _CLAIM = """
@@ -59,10 +59,14 @@ class RetrySchedule:
     def count(self) -> int:
         return int(self.redis.zcard(self.key))
 
-    def iter(self) -> Iterator[tuple[Envelope, float]]:
-        """Every parked envelope with its due time, soonest first."""
+    def iter(self) -> Iterator[tuple[Envelope | None, float]]:
+        """Every parked envelope with its due time (None for one a newer relay parked in a
+        format this one does not know)."""
         for member, score in self.redis.zscan_iter(self.key, count=500):
-            yield Envelope.from_dict(json.loads(text_of(member))), float(score)
+            try:
+                yield Envelope.from_dict(json.loads(text_of(member))), float(score)
+            except NewerFormat:
+                yield None, float(score)
 
 
 def _member(envelope: Envelope) -> str:

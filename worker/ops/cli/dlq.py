@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import asdict
 from typing import Any
@@ -11,6 +10,7 @@ import click
 
 from tasks.envelope import Envelope
 from worker.observe.masking import mask
+from worker.ops.cli.output import json_text, masked, masked_event, printable
 from worker.ops.cli.retries import print_history
 from worker.stores.deadletters import REASONS, DeadLetter, DeadLetterStore
 
@@ -26,7 +26,7 @@ def _record(letter: DeadLetter) -> dict[str, Any]:
 
 def _recipient(letter: DeadLetter) -> str:
     event = letter.event
-    return mask(event.get("recipient")) if isinstance(event, dict) else "-"
+    return printable(mask(event.get("recipient"))) if isinstance(event, dict) else "-"
 
 
 @dlq.command("list")
@@ -37,7 +37,7 @@ def list_(target: str | None, reason: str | None, as_json: bool) -> None:
     """List dead letters, oldest first (recipients masked unless --json)."""
     letters = list(DeadLetterStore().iter(target, reason))
     if as_json:
-        click.echo(json.dumps([_record(d) for d in letters], ensure_ascii=False, indent=2))
+        click.echo(json_text([_record(d) for d in letters]))
         return
     if not letters:
         click.echo("no dead letters")
@@ -48,9 +48,9 @@ def list_(target: str | None, reason: str | None, as_json: bool) -> None:
     )
     for d in letters:
         click.echo(
-            f"{d.id:<17}{d.failed_at[:19]:<21}{(d.target or '-')[:17]:<18}{d.reason:<11}"
-            f"{d.attempts:>5}  {(d.event_id or '-')[:19]:<20}{_recipient(d)[:15]:<16}"
-            f"{d.error[:100]}"
+            f"{d.id:<17}{d.failed_at[:19]:<21}{printable(d.target, 17):<18}{d.reason:<11}"
+            f"{d.attempts:>5}  {printable(d.event_id, 19):<20}{_recipient(d)[:15]:<16}"
+            f"{masked(d.error, 100)}"
         )
     click.echo(f"{len(letters)} dead letter(s)")
 
@@ -64,16 +64,13 @@ def show(letter_id: str, as_json: bool) -> None:
     if letter is None:
         raise click.ClickException(f"no dead letter with id {letter_id!r}")
     if as_json:
-        click.echo(json.dumps(_record(letter), ensure_ascii=False, indent=2))
+        click.echo(json_text(_record(letter)))
         return
     for name in ("id", "event_id", "target", "reason", "attempts", "status_code", "failed_at"):
-        click.echo(f"{name:<12}{getattr(letter, name)}")
-    click.echo(f"{'error':<12}{letter.error}")
+        click.echo(f"{name:<12}{printable(getattr(letter, name))}")
+    click.echo(f"{'error':<12}{masked(letter.error)}")
     print_history(letter.history)
-    event = dict(letter.event) if isinstance(letter.event, dict) else letter.event
-    if isinstance(event, dict) and "recipient" in event:
-        event["recipient"] = mask(event["recipient"])
-    click.echo("event       " + json.dumps(event, ensure_ascii=False))
+    click.echo("event       " + masked_event(letter.event))
 
 
 @dlq.command()
@@ -90,9 +87,15 @@ def replay(letter_ids: tuple[str, ...], all_: bool, target: str | None) -> None:
 
     store = DeadLetterStore()
     letters = _select(store, letter_ids, all_, target)
-    replayable = [d for d in letters if isinstance(d.event, dict)]
+    replayable = [d for d in letters if isinstance(d.event, dict) and not d.newer]
     for d in letters:
-        if not isinstance(d.event, dict):
+        if d.newer:
+            click.echo(
+                f"{d.id}: written by a newer relay version (format v{d.v}); replay it with "
+                "that version",
+                err=True,
+            )
+        elif not isinstance(d.event, dict):
             click.echo(
                 f"{d.id}: not replayable (the line was not a JSON object); purge it "
                 "or push a corrected line",
@@ -105,7 +108,7 @@ def replay(letter_ids: tuple[str, ...], all_: bool, target: str | None) -> None:
     ) as bar:
         for start in range(0, len(replayable), 500):
             chunk = replayable[start : start + 500]
-            publisher.publish(Envelope(d.event, replayed=True).to_dict() for d in chunk)
+            publisher.publish(Envelope(d.event).to_dict() for d in chunk)
             store.remove([d.id for d in chunk])
             bar.update(len(chunk))
     click.echo(f"replayed {len(replayable)} dead letter(s)")

@@ -12,7 +12,8 @@ from typing import IO
 import click
 import redis
 
-from worker.config import ConfigError, load_config
+from worker.config import ConfigError, check_timing, load_config
+from worker.observe.masking import mask_text
 from worker.ops.cli.dlq import dlq
 from worker.ops.cli.retries import retries
 from worker.settings import get_settings, safe_url
@@ -32,12 +33,14 @@ main.add_command(retries)
 
 
 @main.command()
-@click.argument("source", type=click.File("r", encoding="utf-8", errors="replace"), default="-")
-def push(source: IO[str]) -> None:
+@click.argument("source", type=click.File("rb"), default="-")
+def push(source: IO[bytes]) -> None:
     """Publish events from SOURCE (a file, or - for stdin), one JSON object per line.
 
-    A line that is not JSON is reported with its line number and stored as a dead letter
-    (reason `invalid`). Exit status: 0 all lines queued, 1 some were not, 2 usage error.
+    A line that is not UTF-8 JSON (or too big, or nested too deep) is reported with its line
+    number and stored as a dead letter (reason `invalid`). When the inbox is full
+    (RELAY_INBOX_MAX) the push stops and says how many were queued. Exit status: 0 all lines
+    queued, 1 some were not, 2 usage error.
     """
     from worker.intake.push import push_lines
 
@@ -47,17 +50,19 @@ def push(source: IO[str]) -> None:
     except (redis.RedisError, OSError) as exc:
         raise click.ClickException(f"cannot reach Redis at {_safe_url()}: {exc}") from None
     for problem in report.problems:
-        click.echo(f"relay push: {problem}", err=True)
+        click.echo(f"relay push: {mask_text(problem)}", err=True)
+    if report.full:
+        click.echo(f"relay push: {report.full}", err=True)
     bad = len(report.problems)
     click.echo(
         f"queued {report.queued} event(s)"
         + (f"; {bad} line(s) dead-lettered as invalid" if bad else "")
     )
-    sys.exit(1 if bad else 0)
+    sys.exit(1 if bad or report.full else 0)
 
 
 @contextlib.contextmanager
-def _progress(source: IO[str], label: str) -> Iterator[Callable[[int], None]]:
+def _progress(source: IO[bytes], label: str) -> Iterator[Callable[[int], None]]:
     """A progress bar over SOURCE's bytes, shown only to a person at a terminal."""
     size = 0
     with contextlib.suppress(OSError, ValueError):
@@ -102,11 +107,13 @@ def health(max_idle: float, worker_name: str | None, redis_down_ok: bool) -> Non
     Catches Celery's silent stop after a Redis reconnect (celery #8030, #10302); use it as a
     liveness probe: `relay health --redis-down-ok --worker celery@$POD_NAME`.
     """
+    from worker.intake.inflight import stuck
     from worker.ops.status import backlog
+    from worker.stores.connection import get_redis
     from worker.stores.liveness import check_health
 
     try:
-        problems = check_health(backlog(), max_idle, worker_name)
+        problems = check_health(backlog(), max_idle, worker_name) + stuck(get_redis(), worker_name)
     except redis.RedisError as exc:
         if redis_down_ok:
             click.echo(f"healthy as far as can be told: Redis unreachable ({exc})")
@@ -122,9 +129,11 @@ def health(max_idle: float, worker_name: str | None, redis_down_ok: bool) -> Non
 @main.command("check-config")
 def check_config() -> None:
     """Validate RELAY_CONFIG; list every problem and exit 1 if there is any."""
-    path = get_settings().config_path
+    settings = get_settings()
+    path = settings.config_path
     try:
         config = load_config(path)
+        check_timing(config, settings.task_budget, settings.visibility_timeout)
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)

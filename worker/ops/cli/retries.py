@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +9,7 @@ import click
 
 from tasks.envelope import Envelope
 from worker.observe.masking import mask
+from worker.ops.cli.output import json_text, printable
 from worker.stores.retries import RetrySchedule
 
 
@@ -38,10 +38,11 @@ def _record(envelope: Envelope, due: float) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of full records.")
 def list_(target: str | None, as_json: bool) -> None:
     """List parked events, soonest first (recipients masked unless --json)."""
-    records = [_record(e, due) for e, due in sorted(RetrySchedule().iter(), key=lambda x: x[1])]
+    parked = [(e, due) for e, due in RetrySchedule().iter() if e is not None]
+    records = [_record(e, due) for e, due in sorted(parked, key=lambda x: x[1])]
     records = [r for r in records if target is None or r["target"] == target]
     if as_json:
-        click.echo(json.dumps(records, ensure_ascii=False, indent=2))
+        click.echo(json_text(records))
         return
     if not records:
         click.echo("no retries waiting")
@@ -54,8 +55,8 @@ def list_(target: str | None, as_json: bool) -> None:
         last = r["history"][-1] if r["history"] else {}
         recipient = mask(r["event"].get("recipient")) if isinstance(r["event"], dict) else "-"
         click.echo(
-            f"{r['id']:<34}{r['next_attempt_at'][:19]:<21}{str(r['target'])[:17]:<18}"
-            f"{r['attempts']:>5}  {str(r['event_id'])[:21]:<22}{recipient[:15]:<16}"
+            f"{r['id']:<34}{r['next_attempt_at'][:19]:<21}{printable(r['target'], 17):<18}"
+            f"{r['attempts']:>5}  {printable(r['event_id'], 21):<22}{recipient[:15]:<16}"
             f"{last.get('status') or last.get('error') or '-'}"
         )
     click.echo(f"{len(records)} retry(ies) waiting")
@@ -66,12 +67,12 @@ def list_(target: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the full record as JSON.")
 def show(envelope_id: str, as_json: bool) -> None:
     """Show one parked event and every attempt made so far."""
-    found = [_record(e, due) for e, due in RetrySchedule().iter() if e.id == envelope_id]
+    found = [_record(e, due) for e, due in RetrySchedule().iter() if e and e.id == envelope_id]
     if not found:
         raise click.ClickException(f"no parked retry with id {envelope_id!r}")
     record = found[0]
     if as_json:
-        click.echo(json.dumps(record, ensure_ascii=False, indent=2))
+        click.echo(json_text(record))
         return
     for name in ("id", "event_id", "target", "status", "attempts", "first_seen", "next_attempt_at"):
         click.echo(f"{name:<16}{record[name]}")

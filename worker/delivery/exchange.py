@@ -1,0 +1,72 @@
+"""One request to a target and what its answer means: authentication (with one more try on
+a fresh token after a 401), the transport, classification, and the circuit breaker's view.
+
+It never raises: whatever goes wrong becomes an answer `classify` understands or, for a bug,
+an outcome that settles the request (the event is never lost and the worker never stops).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from tasks.classify import HttpResult, Outcome, Permanent, RetryLater, classify
+from tasks.outbound import OutboundRequest
+from worker.config import Target
+from worker.delivery.auth import Authenticator, AuthError, make_authenticator
+from worker.delivery.transport import send
+from worker.observe import metrics
+from worker.stores.breaker import CircuitBreaker
+
+log = logging.getLogger("relay.sending")
+
+UNSENT = RetryLater("not sent: this task's time budget (RELAY_TASK_BUDGET) ran out", 0.0)
+"""The outcome of a request not sent because the task's time was up: no attempt is spent."""
+
+
+class Exchange:
+    """Sends one request and classifies the answer; keeps one authenticator per target."""
+
+    def __init__(self, breaker: CircuitBreaker) -> None:
+        self.breaker = breaker
+        self._auth: dict[str, Authenticator] = {}
+
+    def authenticator(self, target: Target) -> Authenticator:
+        auth = self._auth.get(target.name)
+        if auth is None:
+            auth = self._auth[target.name] = make_authenticator(target.auth)
+        return auth
+
+    def __call__(
+        self, target: Target, request: OutboundRequest, deadline: float
+    ) -> tuple[HttpResult, Outcome]:
+        if time.monotonic() >= deadline:  # park it at once, well inside the visibility timeout
+            return HttpResult(None, network_error="not sent: task budget spent"), UNSENT
+        auth = self.authenticator(target)
+        result = self._send(target, request, auth, deadline)
+        if result.status == 401:
+            auth.invalidate()
+            if auth.refreshable:  # the cached token may just have expired: one fresh try
+                result = self._send(target, request, auth, deadline)
+        metrics.observe_request(target.name, request.endpoint, result.duration)
+        try:
+            outcome = classify(request.api, result)
+        except Exception as exc:  # a bug: the answer may have been an acceptance, so no retry
+            log.error("cannot classify an answer from %s (%s)", target.name, type(exc).__name__)
+            outcome = Permanent(f"internal error classifying the answer ({type(exc).__name__})")
+        if isinstance(outcome, RetryLater):
+            self.breaker.failure(target.name)
+        else:  # an answer that is not a failure of the target (even a rejection) means it is up
+            self.breaker.success(target.name)
+        return result, outcome
+
+    def _send(
+        self, target: Target, request: OutboundRequest, auth: Authenticator, deadline: float
+    ) -> HttpResult:
+        try:
+            return send(request, auth.headers(request, deadline), target.timeout)
+        except AuthError as exc:
+            return HttpResult(None, network_error=f"credentials unavailable: {exc}")
+        except Exception as exc:  # a bug must cost a retry, never the event or the worker
+            log.error("unexpected error sending to %s (%s)", target.name, type(exc).__name__)
+            return HttpResult(None, network_error=f"internal error: {type(exc).__name__}")

@@ -1,0 +1,160 @@
+"""Workers' lanes in Redis: where an inbox item waits while a worker delivers it, how a dead
+worker's lanes go back to the inbox, and how old the oldest is (for `relay status` and
+`relay health`).
+
+Every worker process has a few lanes (`inflight:<owner>|<lane>`, Redis lists). An item is
+always in the inbox or in exactly one lane, never only in a worker's memory: it moves
+atomically (LPOP + RPUSH inside one script) and leaves its lane only once it was settled
+(delivered, parked or dead-lettered). On its way in, an item is given an id (`WRAP`), the id of
+the envelope that delivers it: a dead worker's items go back to the inbox with their ids, so
+the worker that takes them over holds the claims the first one wrote and can finish the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import redis
+
+from worker.intake.parsing import KEEP_OF_OVERSIZED, OVERSIZED, WRAP
+from worker.stores.connection import key, scan_match, text_of
+
+log = logging.getLogger("relay.inbox")
+
+LEASE = 30  # seconds a worker's lease on its lanes outlives its last renewal
+
+# KEYS: inbox, lane, since, id counter. ARGV: how many more, size limit, now.
+# Wraps the item BLMOVE has just put in the lane, then moves up to ARGV[1] more from the inbox,
+# and returns the lane's items. An item over the size limit is kept as a marker with its size
+# and a prefix: only that much ever reaches a worker's memory (but the first of a burst, which
+# BLMOVE hands over whole). Items a dead worker left keep their ids. RPUSH in slices: Lua's
+# unpack() fails on a few thousand arguments.
+TAKE = """
+redis.call('SET', KEYS[3], ARGV[3], 'NX')
+local limit, wrap = tonumber(ARGV[2]), WRAP_TEXT
+local function bare(item) return string.sub(item, 1, #wrap) ~= wrap end
+local function wrapped(items, positions)
+  local last = redis.call('INCRBY', KEYS[4], #positions)
+  for j, i in ipairs(positions) do
+    local item = items[i]
+    if string.len(item) > limit then
+      item = MARK .. string.len(item) .. ':' .. string.sub(item, 1, KEEP)
+    end
+    items[i] = wrap .. (last - #positions + j) .. '\\n' .. item
+  end
+end
+local held, todo = redis.call('LRANGE', KEYS[2], 0, -1), {}
+for i, item in ipairs(held) do if bare(item) then table.insert(todo, i) end end
+if #todo > 0 then
+  wrapped(held, todo)
+  for _, i in ipairs(todo) do redis.call('LSET', KEYS[2], i - 1, held[i]) end
+end
+if tonumber(ARGV[1]) < 1 then return held end
+local items = redis.call('LPOP', KEYS[1], ARGV[1])
+if not items then return held end
+todo = {}
+for i, item in ipairs(items) do if bare(item) then table.insert(todo, i) end end
+if #todo > 0 then wrapped(items, todo) end
+for i = 1, #items, 1000 do
+  redis.call('RPUSH', KEYS[2], unpack(items, i, math.min(i + 999, #items)))
+end
+for _, item in ipairs(items) do table.insert(held, item) end
+return held
+"""
+
+
+def _lua(text: bytes) -> str:
+    """A Lua string literal of `text`, control bytes as decimal escapes."""
+    return "'" + "".join(c if c.isprintable() else f"\\{ord(c)}" for c in text.decode()) + "'"
+
+
+TAKE = TAKE.replace("WRAP_TEXT", _lua(WRAP)).replace("MARK", _lua(OVERSIZED))
+TAKE = TAKE.replace("KEEP", str(KEEP_OF_OVERSIZED))
+
+# KEYS: lane, lease, inbox, since. The lease is checked inside the script so that a worker
+# renewing it at the same moment cannot lose its items. Tail of the lane to the head of the
+# inbox keeps their order, oldest first.
+_RECOVER = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local moved = 0
+while redis.call('LMOVE', KEYS[1], KEYS[3], 'RIGHT', 'LEFT') do moved = moved + 1 end
+redis.call('DEL', KEYS[4])
+return moved
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Inflight:
+    """One lane: whose, how many items, since when (None: unknown)."""
+
+    lane: str
+    items: int
+    since: float | None
+
+    @property
+    def owner(self) -> str:
+        return owner_of(self.lane)
+
+    def age(self, now: float) -> float:
+        return 0.0 if self.since is None else max(0.0, now - self.since)
+
+
+def lane_name(owner: str, lane: int) -> str:
+    """The name of one of a worker process's lanes (owner: Celery hostname:pid)."""
+    return f"{owner}|{lane}"
+
+
+def owner_of(lane: str) -> str:
+    """The worker a lane belongs to (a lane of an older release is named by its owner only)."""
+    return lane.rpartition("|")[0] or lane
+
+
+def lane_keys(lane: str) -> tuple[str, str, str]:
+    """A lane's list, its worker's lease, and the time its oldest item moved in."""
+    return key("inflight", lane), key("inflight-lease", owner_of(lane)), key("inflight-since", lane)
+
+
+def lanes(client: redis.Redis) -> list[str]:
+    """Every lane that holds items now."""
+    prefix = key("inflight", "")
+    return [
+        text_of(name)[len(prefix) :]
+        for name in client.scan_iter(match=scan_match("inflight", ""), count=500)
+    ]
+
+
+def inflight_lists(client: redis.Redis) -> list[Inflight]:
+    """Every non-empty lane, with its size and age."""
+    found = []
+    for lane in lanes(client):
+        items, _, since = lane_keys(lane)
+        size, stamp = client.llen(items), client.get(since)
+        if size:
+            found.append(Inflight(lane, int(size), float(text_of(stamp)) if stamp else None))
+    return found
+
+
+def recover_orphans(client: redis.Redis) -> int:
+    """Put dead workers' lanes back at the front of the inbox; return how many items."""
+    script = client.register_script(_RECOVER)
+    moved = 0
+    for lane in lanes(client):
+        items, lease, since = lane_keys(lane)
+        moved += int(script(keys=[items, lease, key("inbox"), since]))
+    if moved:
+        log.warning("inbox: %d event(s) of stopped workers returned to the inbox", moved)
+    return moved
+
+
+def stuck(client: redis.Redis, worker: str | None = None, now: float | None = None) -> list[str]:
+    """Problems with lanes older than any delivery takes or the recovery would allow (only
+    `worker`'s, given its Celery hostname: its lanes are named `hostname:pid|n`)."""
+    now = time.time() if now is None else now
+    return [
+        f"lane {entry.lane} has held {entry.items} event(s) for {entry.age(now):.0f}s "
+        f"(a delivery takes seconds; a dead worker's events return after {LEASE}s)"
+        for entry in inflight_lists(client)
+        if entry.age(now) > 2 * LEASE and (worker is None or entry.owner.startswith(worker + ":"))
+    ]
