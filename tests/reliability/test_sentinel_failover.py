@@ -43,7 +43,9 @@ def relay(
 ) -> Iterator[Relay]:
     """A relay whose REDIS_URL names the sentinels (instead of the session's Redis)."""
     relay = Relay(tmp_path, sentinels.url, sandbox.url, monkeypatch)
-    relay.env["RELAY_VISIBILITY_TIMEOUT"] = "10"  # a lost consumer's messages return sooner
+    # A lost consumer's messages return sooner (the budget plus a 10 s target timeout stays
+    # 5 s under the visibility timeout, as the worker requires).
+    relay.env.update(RELAY_TASK_BUDGET="5", RELAY_VISIBILITY_TIMEOUT="20")
     try:
         yield relay
     finally:
