@@ -34,7 +34,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--parked", type=int, default=0, help="only the parked-retries check")
-    parser.add_argument("--skip", default="", help="comma list of: loops,noop,relay")
+    parser.add_argument("--skip", default="", help="comma list of: loops,noop,relay,ingress")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
     return parser.parse_args()
 
@@ -215,6 +215,14 @@ def run_all(
     )
     results = _measure(client, redis_url, configs, target, workdir, args)
     _report(results, target, host, args, began)
+    if "ingress" not in args.skip.split(","):
+        from bench.ingress import run_ingress
+
+        relay = [r.median for r in results if r.config.startswith("relay") and r.target == AT_ONCE]
+        args.seconds = args.latency_seconds
+        print("\ningress (one process) beside a bare server on the same stack:", flush=True)
+        rows = run_ingress(redis_url, workdir, args, relay[0] if relay else 2041.0)
+        (args.out / "ingress.json").write_text(json.dumps(rows, indent=2) + "\n")
 
 
 def _measure(

@@ -58,7 +58,7 @@ class Envelope:
 
     def to_message(self) -> dict[str, Any]:
         """`to_dict` without the deep copy, for an envelope serialized at once and never used
-        again (the bundler's fresh ones: dataclasses.asdict was 6% of a worker's CPU)."""
+        again (a published bundle's: dataclasses.asdict was 6% of a worker's CPU)."""
         return {"v": FORMAT, **{f.name: getattr(self, f.name) for f in fields(self)}}
 
     def to_compact(self) -> dict[str, Any]:

@@ -83,7 +83,7 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 
 @pytest.fixture
 def raw_client(redis_url: str) -> Iterator[redis.Redis]:
-    """A client that reads values as bytes, as the bundler does."""
+    """A client that reads values as bytes, as the feeder does."""
     client = redis.Redis.from_url(redis_url)
     yield client
     client.close()

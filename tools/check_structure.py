@@ -24,12 +24,13 @@ SIZED = ("tasks", "worker", "tests", "bench", "tools")
 # a subpackage or a module; the most specific one that names a module wins. Arrows point one
 # way: the pure domain uses nothing of the runtime, the stores use only Redis (and the domain's
 # types), delivery and intake use the stores, and the app, operations and dev tools use it all.
-BASE = {"tasks", "worker.settings", "worker.config"}
+BASE = {"tasks", "worker.settings", "worker.config", "worker.sources"}
 ROOMS: dict[str, set[str]] = {
     "tasks": set(),
     "tasks.deliver": {"worker.delivery.runtime"},  # the thin tasks call the pipeline, lazily
     "worker.settings": set(),
-    "worker.config": {"tasks"},
+    "worker.config": {"tasks", "worker.sources"},
+    "worker.sources": {"tasks"},
     "worker.stores": BASE,
     "worker.observe": BASE,
     "worker.intake": BASE | {"worker.stores", "worker.observe"},

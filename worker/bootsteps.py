@@ -28,13 +28,15 @@ from worker.stores.connection import get_redis
 from worker.stores.liveness import Heartbeat
 from worker.stores.pump import RetryPump, spare_open_circuits
 from worker.stores.retries import RetrySchedule
+from worker.stores.waiting import WaitingPump
 
 HEARTBEAT = Heartbeat()
 lane_log = logging.getLogger("relay.lane")
 
 
 class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
-    """Runs the retry pump, the inbox feeder and the metrics server inside every worker."""
+    """Runs the retry pump, the waiting room's pump, the inbox feeder and the metrics server
+    inside every worker."""
 
     requires = ("celery.worker.components:Pool",)
 
@@ -42,6 +44,7 @@ class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
         super().__init__(worker, **kwargs)
         self.pump: RetryPump | None = None
         self.feeder: Feeder | None = None
+        self.waiting: WaitingPump | None = None
 
     def start(self, worker: Any) -> None:
         settings = get_settings()
@@ -57,12 +60,14 @@ class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
             hold=spare_open_circuits(),
         )
         self.pump.start()
+        self.waiting = WaitingPump(interval=settings.retry_poll_interval)
+        self.waiting.start()
         client = get_redis(raw=True)  # producers' items may not be UTF-8
         try:
             recover_orphans(client)
-        except redis.RedisError as exc:  # the bundler looks again every few seconds
+        except redis.RedisError as exc:  # the feeder looks again every few seconds
             logging.getLogger("relay.inbox").warning(
-                "inbox: could not recover stopped bundlers' events yet (%s)", exc
+                "inbox: could not recover stopped workers' lanes yet (%s)", exc
             )
         # One feeder per process: the pid tells apart the processes of one host name.
         owner = f"{worker.hostname}:{os.getpid()}"
@@ -77,8 +82,9 @@ class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
         if self.feeder is not None:
             settings = get_settings()
             self.feeder.stop(settings.task_budget + 15)
-        if self.pump is not None:
-            self.pump.stop()
+        for thread in (self.pump, self.waiting):
+            if thread is not None:
+                thread.stop()
         HEARTBEAT.stop()
 
 

@@ -1,7 +1,7 @@
 """The Celery app (`celery -A worker worker`): broker settings chosen for at-least-once delivery.
 
-The relay's own threads (bundler, retry pump, heartbeat, metrics) start with each worker from
-`worker.bootsteps`; the tasks are found by name in `tasks.deliver`.
+The relay's own threads (the inbox feeder and its lanes, pumps, heartbeat, metrics) start with
+each worker from `worker.bootsteps`; the tasks are found by name in `tasks.deliver`.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from tasks.backoff import RetryPolicy
 from tasks.targets import TARGET_KINDS
+from worker.sources import SECRET_KEYS, Source, parse_sources
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -29,7 +30,7 @@ _AUTH_KEYS: dict[str, tuple[set[str], set[str]]] = {
     "hub_signature": ({"secret"}, set()),
     "jwt_bearer": ({"consumer_key", "username", "private_key"}, {"login_url"}),
 }
-_SECRET_KEYS = {"token", "client_secret", "secret", "private_key"}
+_SECRET_KEYS = {"token", "client_secret", "secret", "private_key", *SECRET_KEYS}
 DEFAULT_TIMEOUT = 10.0
 
 
@@ -70,6 +71,8 @@ class RelayConfig:
     targets: Mapping[str, Target]
     retry: RetryPolicy
     secrets: frozenset[str] = field(default=frozenset(), repr=False)
+    sources: Mapping[str, Source] = field(default_factory=dict)
+    """Upstream accounts whose callbacks the ingress takes (`[sources.NAME]`)."""
 
 
 class ConfigError(Exception):
@@ -100,9 +103,9 @@ def parse_config(
     problems: list[str] = []
     secrets: set[str] = set()
     document = _substitute(document, "", environ, problems, secrets)
-    unknown = set(document) - {"targets", "retry"}
+    unknown = set(document) - {"targets", "retry", "sources"}
     problems += [
-        f"{key}: unknown top-level key (expected [targets.NAME] and [retry])"
+        f"{key}: unknown top-level key (expected [targets.NAME], [sources.NAME] and [retry])"
         for key in sorted(unknown)
     ]
     defaults = _retry_policy(document.get("retry", {}), "retry", RetryPolicy(), problems)
@@ -115,9 +118,13 @@ def parse_config(
             target = _target(name, table, defaults, problems)
             if target is not None:
                 targets[name] = target
+    names = set(tables) if isinstance(tables, dict) else set()
+    sources = parse_sources(
+        document.get("sources"), names, problems, lambda v: isinstance(v, Secret)
+    )
     if problems:
         raise ConfigError(source, problems)
-    return RelayConfig(targets=targets, retry=defaults, secrets=frozenset(secrets))
+    return RelayConfig(targets, defaults, frozenset(secrets), sources)
 
 
 def check_timing(config: RelayConfig, task_budget: float, visibility_timeout: float) -> None:

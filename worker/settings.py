@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -97,6 +97,12 @@ class Settings:
     """RELAY_TASK_EVENTS: send Celery task events from the start ("1"). Default: off; Flower
     turns them on by itself within seconds of seeing a worker (its enable_events), so they
     cost nothing while no Flower watches."""
+    ingress_max_bytes: int = 1 << 20
+    """RELAY_INGRESS_MAX_BYTES: a callback body larger than this is answered 413. Default:
+    1048576 (1 MiB)."""
+    ingress_token: str | None = field(default=None, repr=False)
+    """RELAY_INGRESS_TOKEN: the Bearer token of POST /v1/correlations; unset: the endpoint
+    refuses every request."""
 
 
 def safe_url(url: str) -> str:
@@ -141,4 +147,6 @@ def get_settings() -> Settings:
         bundle_size=int(_number("RELAY_BATCH", 200)) or 1,
         lanes=int(_number("RELAY_LANES", 4)) or 1,
         task_events=(env("RELAY_TASK_EVENTS") or "").strip().lower() in ("1", "true", "yes", "on"),
+        ingress_max_bytes=int(_number("RELAY_INGRESS_MAX_BYTES", 1 << 20)),
+        ingress_token=env("RELAY_INGRESS_TOKEN") or None,
     )

@@ -93,7 +93,7 @@ BAD = [
     pytest.param(
         [(("target",), {"x": {}})],
         ENV,
-        "target: unknown top-level key (expected [targets.NAME] and [retry])",
+        "target: unknown top-level key (expected [targets.NAME], [sources.NAME] and [retry])",
         id="unknown-top-level-key",
     ),
     pytest.param(

@@ -53,7 +53,7 @@ def test_every_problem_is_reported_at_once() -> None:
     problems = problems_of(doc)
     assert sorted(problems) == sorted(
         [
-            "colour: unknown top-level key (expected [targets.NAME] and [retry])",
+            "colour: unknown top-level key (expected [targets.NAME], [sources.NAME] and [retry])",
             "targets.sf-prod.timeout: must be a positive number, got 0",
             "targets.medallia-eu.base_url: must be an http(s) URL with a host, "
             "got 'ftp://conversations.example.com'",

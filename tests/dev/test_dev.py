@@ -32,6 +32,10 @@ def test_relay_dev_delivers_samples_to_both_look_alike_apis() -> None:
     accepted = result.stdout.split("requests accepted by the look-alike APIs:")[1].splitlines()[0]
     assert "medallia" in accepted and "salesforce" in accepted
     assert "dead:rejected 1" in result.stdout and "dead:unroutable 1" in result.stdout
+    # and every provider's signed callback was taken by the ingress and delivered
+    for kind in ("twilio", "whatsapp", "vonage", "infobip", "smpp_dlr"):
+        assert f"{kind} callback -> 200" in result.stdout
+    assert "whatsapp-dev            accepted 2" in result.stdout
 
 
 @pytest.mark.timeout(120)

@@ -13,6 +13,7 @@ from typing import Any
 
 from worker.dev.local_redis import free_port
 from worker.dev.processes import flower_argv, start_group, stop_group, worker_argv
+from worker.dev.receipts import DEV_SECRETS, DEV_SOURCES, play_samples
 from worker.dev.samples import DEV_CONFIG, sample_events
 from worker.settings import get_settings, safe_url
 
@@ -41,15 +42,17 @@ def run_dev(duration: float | None) -> int:
     _wait_listening(flower_port, 30.0)
     worker_log = workdir / "worker.log"
     worker = _start_worker(worker_log)
+    ingress_url, ingress = _start_ingress(workdir)
     print(
         f"relay dev: Redis {safe_url(get_settings().redis_url)}, sandbox {sandbox_url}, "
-        f"Flower http://127.0.0.1:{flower_port}, metrics http://127.0.0.1:"
+        f"Flower http://127.0.0.1:{flower_port}, ingress {ingress_url}, metrics http://127.0.0.1:"
         f"{get_settings().metrics_port}/metrics, config {config_path}, worker log {worker_log}"
     )
     try:
-        return _demo(sandbox, worker, duration)
+        return _demo(sandbox, worker, duration, ingress_url)
     finally:
         stop_group(worker)
+        stop_group(ingress)
         stop_group(flower)
         sandbox.stop()
         if local_redis is not None:
@@ -59,7 +62,8 @@ def run_dev(duration: float | None) -> int:
 def _configure(workdir: Path, sandbox_url: str) -> Path:
     """Write the dev targets file and point this process (and its children) at it."""
     config_path = workdir / "relay.toml"
-    config_path.write_text(DEV_CONFIG.format(sandbox=sandbox_url))
+    config_path.write_text(DEV_CONFIG.format(sandbox=sandbox_url) + DEV_SOURCES.format())
+    os.environ.update(DEV_SECRETS)
     os.environ.update(
         RELAY_CONFIG=str(config_path),
         RELAY_DEV_SF_TOKEN="dev-sf-token",
@@ -80,7 +84,9 @@ def _add_showcase_faults(sandbox: Any) -> None:
     sandbox.add_fault(Fault(api="any", status=400, times=0, match="msg-reject"))
 
 
-def _demo(sandbox: Any, worker: subprocess.Popen[bytes], duration: float | None) -> int:
+def _demo(
+    sandbox: Any, worker: subprocess.Popen[bytes], duration: float | None, ingress_url: str
+) -> int:
     from worker.intake.push import push_events
     from worker.ops.status import collect_status, render_status
 
@@ -88,7 +94,9 @@ def _demo(sandbox: Any, worker: subprocess.Popen[bytes], duration: float | None)
     started = time.monotonic()
     print(f"relay dev: pushing {len(events)} sample events")
     push_events(events)
-    settled = _wait_settled(len(events), worker)
+    print("relay dev: sending providers' signed callbacks to the ingress")
+    receipts = play_samples(ingress_url, DEV_SECRETS)
+    settled = _wait_settled(len(events) + receipts, worker)
     print(
         f"relay dev: settled in {time.monotonic() - started:.1f}s"
         if settled
@@ -152,6 +160,23 @@ def _port(preferred: int) -> int:
 def _start_worker(log_path: Path) -> subprocess.Popen[bytes]:
     argv = worker_argv(get_settings().queue, f"relay-dev-{os.getpid()}", "--loglevel=INFO")
     return start_group(argv, log_path, os.environ)
+
+
+def _start_ingress(workdir: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    """`relay ingress` on port 8080 when free; its URL once it answers."""
+    import sys
+    import urllib.request
+
+    port = _port(8080)
+    argv = [sys.executable, "-m", "worker.ops.cli.main", "ingress", "--port", str(port)]
+    process = start_group(argv, workdir / "ingress.log", os.environ)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/healthz", timeout=2):
+            break
+        time.sleep(0.2)
+    return url, process
 
 
 def _wait(worker: subprocess.Popen[bytes], duration: float | None) -> None:

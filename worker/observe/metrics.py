@@ -35,6 +35,24 @@ ATTEMPTS = Histogram(
     buckets=(1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30),
 )
 
+INGRESS_REQUESTS = Counter(
+    "relay_ingress_requests",
+    "Requests to the ingress by source and outcome (accepted, ignored, refused, invalid, "
+    "too_large, unknown_source, unavailable, handshake, not_allowed).",
+    ["source", "outcome"],
+)
+INGRESS_RECEIPTS = Counter(
+    "relay_ingress_receipts",
+    "Receipts the ingress took, by source and outcome (accepted, waiting, ignored).",
+    ["source", "outcome"],
+)
+INGRESS_SECONDS = Histogram(
+    "relay_ingress_request_duration_seconds",
+    "Time the ingress took to answer a provider's callback.",
+    ["source"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+)
+
 
 def count_outcome(target: str | None, outcome: str, n: int = 1) -> None:
     DELIVERIES.labels(target or "-", outcome).inc(n)

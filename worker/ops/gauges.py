@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from worker.intake.inbox import Inbox
 from worker.ops.status import queue_depth
+from worker.stores.correlations import Correlations
+from worker.stores.counters import Counters
 from worker.stores.deadletters import DeadLetterStore
 from worker.stores.retries import RetrySchedule
 
@@ -20,22 +22,35 @@ _GAUGES = (
     ("relay_queue_depth", "Messages waiting in the delivery queue."),
     ("relay_retries_waiting", "Events parked in the retry schedule."),
     ("relay_dead_letters", "Events in the dead-letter store."),
+    ("relay_receipts_waiting", "Receipts waiting for their correlation record."),
 )
 
 
 class StateCollector(Collector):
     """The relay's shared state as gauges, so any worker's /metrics shows the whole fleet's."""
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         try:
             values = (
                 Inbox().depth(),
                 queue_depth(),
                 RetrySchedule().count(),
                 DeadLetterStore().count(),
+                Correlations().waiting(),
             )
+            receipts = Counters(family="receipts").snapshot()
         except Exception as exc:  # a scrape must not fail because Redis blinked
             log.warning("metrics: cannot read Redis state: %s", exc)
             return
         for (name, doc), value in zip(_GAUGES, values, strict=True):
             yield GaugeMetricFamily(name, doc, value=value)
+        family = CounterMetricFamily(
+            "relay_receipts",
+            "Receipts the ingresses took, fleet-wide, by source and outcome (accepted, waiting, "
+            "ignored, refused, invalid, uncorrelated).",
+            labels=["source", "outcome"],
+        )
+        for source, counts in sorted(receipts.items()):
+            for outcome, n in sorted(counts.items()):
+                family.add_metric([source, outcome], n)
+        yield family

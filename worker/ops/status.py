@@ -10,6 +10,7 @@ from worker.intake.inbox import Inbox
 from worker.intake.inflight import inflight_lists
 from worker.settings import get_settings
 from worker.stores.connection import get_redis
+from worker.stores.correlations import Correlations
 from worker.stores.counters import Counters
 from worker.stores.deadletters import DeadLetterStore
 from worker.stores.retries import RetrySchedule
@@ -52,6 +53,10 @@ def collect_status() -> dict[str, Any]:
         "retries_waiting": dict(retries),
         "dead_letters": dict(dead),
         "outcomes": Counters(client).snapshot(),
+        # The ingress's receipts, by source: accepted, waiting, ignored, refused, invalid,
+        # uncorrelated; and how many wait for their correlation record now.
+        "receipts": Counters(client, family="receipts").snapshot(),
+        "waiting_for_correlation": Correlations(client).waiting(),
     }
 
 
@@ -90,4 +95,17 @@ def render_status(report: dict[str, Any]) -> str:
         )
     if not targets:
         lines.append("(nothing yet)")
-    return "\n".join(lines)
+    return "\n".join(lines + _render_receipts(report))
+
+
+def _render_receipts(report: dict[str, Any]) -> list[str]:
+    """The ingress's lines: receipts by source and outcome, and what waits for a record."""
+    receipts = report.get("receipts") or {}
+    if not receipts and not report.get("waiting_for_correlation"):
+        return []
+    lines = [f"receipts waiting for a correlation record: {report['waiting_for_correlation']}"]
+    header = f"{'source':<24}receipts"
+    lines += [header, "-" * len(header)]
+    for name, counts in sorted(receipts.items()):
+        lines.append(f"{name:<24}" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return lines

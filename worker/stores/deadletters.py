@@ -22,8 +22,8 @@ from worker.stores.connection import get_redis, key, text_of
 FORMAT = 1
 """The version of a dead letter's record, written in it as "v"; a CLI or worker that meets a
 newer one shows and counts it but leaves replaying it to a relay that knows its format."""
-Reason = Literal["invalid", "unroutable", "rejected", "exhausted"]
-REASONS: tuple[Reason, ...] = ("invalid", "unroutable", "rejected", "exhausted")
+Reason = Literal["invalid", "unroutable", "rejected", "exhausted", "uncorrelated"]
+REASONS: tuple[Reason, ...] = ("invalid", "unroutable", "rejected", "exhausted", "uncorrelated")
 
 # Adds the record, then drops what is too old and, past the size bound, the oldest.
 _ADD = """

@@ -21,8 +21,48 @@ NEWER_PAUSE = 30.0  # seconds a member of a newer format is put off, for a newer
 CLAIM_LIMIT = 500  # due entries claimed per round trip; a full claim means: look again at once
 
 
-class RetryPump:
+class PumpThread:
+    """A daemon thread that calls `pump_once` every `interval` seconds (at once again after a
+    full claim) and keeps going through any error: a stopped pump strands what it pumps."""
+
+    name = "relay-pump"
+    what = "pump"
+    interval = 1.0
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def pump_once(self, now: float | None = None) -> int:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                moved = self.pump_once()
+            except redis.RedisError as exc:
+                log.warning("%s: Redis unavailable (%s); trying again", self.what, exc)
+                moved = 0
+            except Exception:
+                log.exception("%s failed; trying again", self.what)
+                moved = 0
+            if moved < CLAIM_LIMIT:
+                self._stop.wait(self.interval)
+
+
+class RetryPump(PumpThread):
     """Moves due envelopes from the retry schedule back onto the delivery queue."""
+
+    name, what = "relay-retry-pump", "retry pump"
 
     def __init__(
         self,
@@ -37,17 +77,7 @@ class RetryPump:
         self.hold = hold
         self.interval = interval
         self.lease = lease
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="relay-retry-pump", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        super().__init__()
 
     def pump_once(self, now: float | None = None) -> int:
         """Re-queue what is due; return how many envelopes moved."""
@@ -69,19 +99,6 @@ class RetryPump:
             self.publish([e for _, e in ready])
             self.schedule.release([m for m, _ in ready])
         return len(members)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                moved = self.pump_once()
-            except redis.RedisError as exc:
-                log.warning("retry pump: Redis unavailable (%s); trying again", exc)
-                moved = 0
-            except Exception:  # keep pumping: a stopped pump would strand every parked retry
-                log.exception("retry pump failed; trying again")
-                moved = 0
-            if moved < CLAIM_LIMIT:
-                self._stop.wait(self.interval)
 
 
 def spare_open_circuits() -> Callable[[dict[str, Any], float], float | None]:

@@ -21,7 +21,8 @@ import redis
 from tasks.envelope import Envelope, NewerFormat
 from worker.stores.connection import get_redis, key, text_of
 
-_CLAIM = """
+# Members of sorted set KEYS[1] due by ARGV[1], at most ARGV[2], re-dated to ARGV[3] (a lease).
+CLAIM_DUE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 for _, member in ipairs(due) do
   redis.call('ZADD', KEYS[1], 'XX', ARGV[3], member)
@@ -36,7 +37,7 @@ class RetrySchedule:
     def __init__(self, client: redis.Redis | None = None) -> None:
         self.redis = client or get_redis()
         self.key = key("retries")
-        self._claim = self.redis.register_script(_CLAIM)
+        self._claim = self.redis.register_script(CLAIM_DUE)
 
     def park(self, envelope: Envelope, due: float, pipe: redis.Redis | None = None) -> None:
         """Park until `due`, or queue that on `pipe` to go with other writes."""

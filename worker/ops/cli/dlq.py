@@ -26,6 +26,8 @@ def _record(letter: DeadLetter) -> dict[str, Any]:
 
 def _recipient(letter: DeadLetter) -> str:
     event = letter.event
+    if isinstance(event, dict) and isinstance(event.get("receipt"), dict):  # uncorrelated
+        event = event["receipt"]
     return printable(mask(event.get("recipient"))) if isinstance(event, dict) else "-"
 
 
@@ -70,7 +72,11 @@ def show(letter_id: str, as_json: bool) -> None:
         click.echo(f"{name:<12}{printable(getattr(letter, name))}")
     click.echo(f"{'error':<12}{masked(letter.error)}")
     print_history(letter.history)
-    click.echo("event       " + masked_event(letter.event))
+    event = letter.event
+    if isinstance(event, dict) and isinstance(event.get("receipt"), dict):  # uncorrelated
+        receipt = event["receipt"]
+        event = {**event, "receipt": {**receipt, "recipient": mask(receipt.get("recipient"))}}
+    click.echo("event       " + masked_event(event))
 
 
 @dlq.command()
@@ -87,20 +93,14 @@ def replay(letter_ids: tuple[str, ...], all_: bool, target: str | None) -> None:
 
     store = DeadLetterStore()
     letters = _select(store, letter_ids, all_, target)
-    replayable = [d for d in letters if isinstance(d.event, dict) and not d.newer]
+    readable = [d for d in letters if isinstance(d.event, dict) and not d.newer]
+    receipts = [d for d in readable if d.reason == "uncorrelated"]
+    _replay_receipts(store, receipts)
+    letters = [d for d in letters if d not in receipts]
+    replayable = [d for d in readable if d not in receipts]
     for d in letters:
-        if d.newer:
-            click.echo(
-                f"{d.id}: written by a newer relay version (format v{d.v}); replay it with "
-                "that version",
-                err=True,
-            )
-        elif not isinstance(d.event, dict):
-            click.echo(
-                f"{d.id}: not replayable (the line was not a JSON object); purge it "
-                "or push a corrected line",
-                err=True,
-            )
+        if d not in replayable:
+            click.echo(f"{d.id}: {_why_not_replayable(d)}", err=True)
     # Queue first, remove second: a crash in between replays twice rather than losing one.
     show_bar = sys.stderr.isatty() and len(replayable) > 1000
     with click.progressbar(
@@ -111,9 +111,38 @@ def replay(letter_ids: tuple[str, ...], all_: bool, target: str | None) -> None:
             publisher.publish(Envelope(d.event).to_dict() for d in chunk)
             store.remove([d.id for d in chunk])
             bar.update(len(chunk))
-    click.echo(f"replayed {len(replayable)} dead letter(s)")
+    click.echo(f"replayed {len(replayable) + len(receipts)} dead letter(s)")
     if len(replayable) < len(letters):
         raise SystemExit(1)
+
+
+def _why_not_replayable(letter: DeadLetter) -> str:
+    if letter.newer:
+        return f"written by a newer relay version (format v{letter.v}); replay it with that version"
+    return "not replayable (the line was not a JSON object); purge it or push a corrected line"
+
+
+def _replay_receipts(store: DeadLetterStore, letters: list[DeadLetter]) -> None:
+    """Put `uncorrelated` receipts back through correlation: delivered if their record exists
+    now, else waiting for it again (the source's correlation_wait)."""
+    if not letters:
+        return
+    from worker.config import ConfigError, load_config
+    from worker.settings import get_settings
+    from worker.sources import DEFAULT_CORRELATION_WAIT
+    from worker.stores.correlations import Correlations
+
+    try:
+        sources = load_config(get_settings().config_path).sources
+    except ConfigError:
+        sources = {}
+    correlations = Correlations()
+    for letter in letters:
+        source = sources.get(letter.event.get("source"))
+        wait = source.correlation_wait if source else DEFAULT_CORRELATION_WAIT
+        went = correlations.resubmit(letter.event, wait)
+        store.remove([letter.id])
+        click.echo(f"{letter.id}: " + ("correlated, queued" if went else "waiting for its record"))
 
 
 @dlq.command()

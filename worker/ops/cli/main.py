@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import IO
+from typing import IO, Any
 
 import click
 import redis
@@ -15,6 +15,7 @@ import redis
 from worker.config import ConfigError, check_timing, load_config
 from worker.observe.masking import mask_text
 from worker.ops.cli.dlq import dlq
+from worker.ops.cli.ingress import correlate, ingress
 from worker.ops.cli.retries import retries
 from worker.settings import get_settings, safe_url
 
@@ -30,6 +31,8 @@ def main() -> None:
 
 main.add_command(dlq)
 main.add_command(retries)
+main.add_command(ingress)
+main.add_command(correlate)
 
 
 @main.command()
@@ -143,6 +146,11 @@ def check_config() -> None:
             f"  {target.name}: {target.kind} at {target.base_url} (auth {target.auth.type}, "
             f"timeout {target.timeout:g}s, max_attempts {target.retry.max_attempts})"
         )
+    for source in config.sources.values():
+        click.echo(
+            f"  source {source.name}: {source.kind} (default target {source.target or '-'}, "
+            f"correlation_wait {source.correlation_wait:g}s)"
+        )
 
 
 @main.command()
@@ -151,13 +159,31 @@ def check_config() -> None:
 @click.option(
     "--latency", default=0.0, show_default=True, type=float, help="Seconds added to every answer."
 )
-def sandbox(host: str, port: int, latency: float) -> None:
+@click.option(
+    "--play",
+    type=click.Choice(["twilio", "whatsapp", "vonage", "infobip", "smpp_dlr"]),
+    help="Play a provider instead: send one signed callback to --to and exit.",
+)
+@click.option("--to", "to_url", help="With --play: the ingress URL, .../v1/receipts/SOURCE.")
+@click.option("--secret", envvar="RELAY_PLAY_SECRET", help="With --play: the source's secret.")
+@click.option("--message-id", default="SMplay0001", show_default=True)
+@click.option("--status", "provider_status", default="delivered", show_default=True)
+@click.option("--error-code", default=None, help="With --play: the provider's error code.")
+@click.option("--ref", default=None, help="With --play: the echoed reference, JSON.")
+def sandbox(host: str, port: int, latency: float, play: str | None, **options: Any) -> None:
     """Serve local look-alikes of both APIs that check every request against the vendor docs.
 
     Salesforce base_url: http://HOST:PORT/salesforce; Medallia: http://HOST:PORT/medallia.
     Faults: POST /_sandbox/faults {"api": "any", "status": 503, "times": 2, "retry_after": "5"};
     recorded requests: GET /_sandbox/requests.
+
+    With --play KIND it plays a messaging provider instead: one correctly signed callback to
+    an ingress (--to, --secret or RELAY_PLAY_SECRET, --message-id, --status, --error-code,
+    --ref), the answer printed; exit 0 on a 2xx answer.
     """
+    if play:
+        _play(play, **options)
+        return
     from worker.dev.sandbox import Sandbox
 
     click.echo(f"sandbox on http://{host}:{port} (Ctrl-C stops)")
@@ -176,6 +202,34 @@ def dev(duration: float | None) -> None:
     from worker.dev.run import run_dev
 
     sys.exit(run_dev(duration))
+
+
+def _play(
+    kind: str,
+    to_url: str | None,
+    secret: str | None,
+    message_id: str,
+    provider_status: str,
+    error_code: str | None,
+    ref: str | None,
+) -> None:
+    """`relay sandbox --play`: one signed callback, as the provider would send it."""
+    from worker.dev.callbacks import BUILDERS, Message
+    from worker.dev.receipts import send
+
+    if not to_url or not secret:
+        raise click.UsageError("--play needs --to URL and --secret (or RELAY_PLAY_SECRET)")
+    try:
+        reference = json.loads(ref) if ref else None
+    except ValueError:
+        raise click.UsageError("--ref must be JSON") from None
+    message = Message(message_id, provider_status, error_code=error_code, reference=reference)
+    try:
+        status, body = send(BUILDERS[kind](to_url, secret, [message]))
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach {to_url}: {exc}") from None
+    click.echo(f"{kind} callback to {to_url}: {status} {body.decode(errors='replace')[:200]}")
+    sys.exit(0 if 200 <= status < 300 else 1)
 
 
 def _safe_url() -> str:

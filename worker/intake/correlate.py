@@ -1,0 +1,73 @@
+"""Correlation records from the sending side: the Python API, `relay correlate` and
+POST /v1/correlations all check records here, then store them (releasing the receipts that
+wait for them)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tasks.upstream.correlation import BadCorrelation, Correlation, record_of
+from worker.config import RelayConfig, load_config
+from worker.settings import get_settings
+from worker.stores.correlations import Correlations
+
+Checked = tuple[str, str, Correlation, float]
+"""A record ready to store: source, provider message id, resolved correlation, ttl seconds."""
+
+
+@dataclass
+class CorrelateReport:
+    """How a registration went: records stored, receipts released, problems of the rest."""
+
+    stored: int = 0
+    released: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def check_record(data: Any, config: RelayConfig) -> Checked:
+    """A record checked against the configuration; `BadCorrelation` saying what is wrong."""
+    record = record_of(data)
+    source = config.sources.get(record.source)
+    if source is None:
+        known = ", ".join(sorted(config.sources)) or "none"
+        raise BadCorrelation(f"unknown source {record.source!r} (configured sources: {known})")
+    correlation = record.correlation.with_target(source.target)
+    if not correlation.target:
+        raise BadCorrelation(f"no 'target', and source {source.name!r} has no default target")
+    if correlation.target not in config.targets:
+        raise BadCorrelation(f"unknown target {correlation.target!r}")
+    return record.source, record.provider_message_id, correlation, source.correlation_ttl
+
+
+def register_correlations(
+    records: Iterable[dict[str, Any]], config: RelayConfig | None = None
+) -> CorrelateReport:
+    """Store correlation records (dicts as `relay correlate` reads them); the bad ones are
+    reported, the good ones stored and the receipts waiting for them released."""
+    config = config or load_config(get_settings().config_path)
+    report = CorrelateReport()
+    good: list[Checked] = []
+    for number, data in enumerate(records, start=1):
+        try:
+            good.append(check_record(data, config))
+        except BadCorrelation as exc:
+            report.problems.append(f"record {number}: {exc}")
+    if good:
+        report.released = Correlations().register(good)
+    report.stored = len(good)
+    return report
+
+
+def read_lines(lines: Iterable[str]) -> Iterable[Any]:
+    """JSON lines as records (a line that is not JSON comes through as its text, refused by
+    the check with its number)."""
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line)
+        except ValueError:
+            yield line.strip()[:80]

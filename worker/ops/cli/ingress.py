@@ -1,0 +1,68 @@
+"""`relay ingress` (the HTTP service providers call) and `relay correlate` (records)."""
+
+from __future__ import annotations
+
+import sys
+from typing import IO
+
+import click
+import redis
+
+from worker.config import ConfigError
+from worker.settings import get_settings, safe_url
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="Processes (uvicorn's).")
+def ingress(host: str, port: int, workers: int) -> None:
+    """Serve the ingress: POST /v1/receipts/SOURCE, POST /v1/correlations, GET /healthz,
+    GET /metrics.
+
+    For development; in production run uvicorn itself (see the README):
+    uvicorn --factory worker.ingress.app:create_app --workers N --no-access-log ...
+    """
+    import uvicorn
+
+    click.echo(f"relay ingress on http://{host}:{port} (Ctrl-C stops)", err=True)
+    # No access log: a query string can hold a source's token.
+    uvicorn.run(
+        "worker.ingress.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+    )
+
+
+@click.command()
+@click.argument("source", type=click.File("r", encoding="utf-8", errors="replace"), default="-")
+def correlate(source: IO[str]) -> None:
+    """Register correlation records from SOURCE (a file, or - for stdin), one JSON object per
+    line: {"source", "provider_message_id", "target"?, "message_ids", "channel",
+    "recipient"?, "conversation_id"?}.
+
+    Receipts waiting for them are released at once. Exit status: 0 every record stored, 1 some
+    were not, 2 usage error.
+    """
+    from worker.intake.correlate import read_lines, register_correlations
+
+    try:
+        report = register_correlations(read_lines(source))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    except (redis.RedisError, OSError) as exc:
+        url = safe_url(get_settings().redis_url)
+        raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from None
+    for problem in report.problems:
+        click.echo(f"relay correlate: {problem}", err=True)
+    click.echo(
+        f"stored {report.stored} record(s), released {report.released} waiting receipt(s)"
+        + (f"; {len(report.problems)} refused" if report.problems else "")
+    )
+    sys.exit(1 if report.problems else 0)
