@@ -10,13 +10,16 @@ from celery import Celery
 
 from worker.bootsteps import RelayStep, connect_signals
 from worker.settings import get_settings
+from worker.stores.connection import is_sentinel
 
 settings = get_settings()
+sentinel = is_sentinel(settings.redis_url)
 
 app = Celery("relay", broker=settings.redis_url, include=["tasks.deliver"])
 app.conf.update(
-    # kombu's Redis transport, made to survive losing Redis (see worker.broker).
-    broker_transport="worker.broker:Transport",
+    # kombu's Redis transport (or its Sentinel form), made to survive losing Redis (see
+    # worker.broker).
+    broker_transport="worker.broker:SentinelTransport" if sentinel else "worker.broker:Transport",
     task_serializer="json",
     accept_content=["json"],
     result_backend=None,
@@ -44,6 +47,16 @@ app.conf.update(
         "unacked_restore_throttle": 2,
         # A worker killed mid-sweep holds the sweep's lock until it expires (kombu: 300 s).
         "unacked_mutex_expire": 30,
+        # Only read by the Sentinel transport (sentinel:// URLs): which master, and the
+        # sentinels' own password when they have one.
+        **(
+            {
+                "master_name": settings.sentinel_master,
+                "sentinel_kwargs": {"password": settings.sentinel_password},
+            }
+            if sentinel
+            else {}
+        ),
     },
     broker_connection_retry_on_startup=True,
     broker_connection_max_retries=None,

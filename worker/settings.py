@@ -34,7 +34,15 @@ class Settings:
     """Everything the relay reads from its environment."""
 
     redis_url: str
-    """REDIS_URL: broker and state store. Default: redis://127.0.0.1:6379/0."""
+    """REDIS_URL: broker and state store. Default: redis://127.0.0.1:6379/0. For Redis Sentinel,
+    kombu's form: sentinel://[:PASSWORD@]HOST:26379[/DB];sentinel://HOST2:26379;... (the
+    password and database of the first address are the master's)."""
+    sentinel_master: str
+    """RELAY_SENTINEL_MASTER: the master's name the sentinels watch, when REDIS_URL is a
+    sentinel:// URL. Default: mymaster."""
+    sentinel_password: str | None
+    """RELAY_SENTINEL_PASSWORD: password of the sentinels themselves (their `requirepass`), when
+    they have one; the master's password goes in REDIS_URL. Default: unset."""
     config_path: str
     """RELAY_CONFIG: path of the targets file (TOML). Default: relay.toml."""
     sentry_dsn: str | None
@@ -112,7 +120,10 @@ class Settings:
 
 
 def safe_url(url: str) -> str:
-    """A Redis URL without its password, fit for output and logs."""
+    """A Redis URL without its password, fit for output and logs (each address of a
+    sentinel:// list on its own)."""
+    if ";" in url:
+        return ";".join(safe_url(part) for part in url.split(";"))
     if "@" in url:
         scheme, _, rest = url.partition("://")
         return f"{scheme}://***@{rest.rpartition('@')[2]}"
@@ -125,6 +136,8 @@ def get_settings() -> Settings:
     env = os.environ.get
     return Settings(
         redis_url=env("REDIS_URL") or DEFAULT_REDIS_URL,
+        sentinel_master=env("RELAY_SENTINEL_MASTER") or "mymaster",
+        sentinel_password=env("RELAY_SENTINEL_PASSWORD") or None,
         config_path=env("RELAY_CONFIG") or "relay.toml",
         sentry_dsn=env("SENTRY_DSN") or None,
         key_prefix=env("RELAY_KEY_PREFIX") or "relay",

@@ -40,11 +40,16 @@ class LocalRedis:
     """A redis-server child process on 127.0.0.1, in its own directory, stopped on `stop()`."""
 
     def __init__(
-        self, port: int | None = None, appendonly: bool = False, password: str | None = None
+        self,
+        port: int | None = None,
+        appendonly: bool = False,
+        password: str | None = None,
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.port = port or free_port()
         self.appendonly = appendonly
         self.password = password
+        self.extra = extra  # more redis-server options, e.g. ("--replicaof", host, port)
         self.dir = tempfile.mkdtemp(prefix="relay-redis-")
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -53,27 +58,25 @@ class LocalRedis:
         auth = f":{self.password}@" if self.password else ""
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
+    def argv(self) -> list[str]:
+        """The redis-server command line: loopback only, no snapshots, never evicting."""
+        options = {
+            "port": str(self.port),
+            "bind": "127.0.0.1",
+            "dir": self.dir,
+            "save": "",
+            "daemonize": "no",
+            "appendonly": "yes" if self.appendonly else "no",
+            "maxmemory-policy": "noeviction",
+            "loglevel": "warning",
+        }
+        if self.password:
+            options["requirepass"] = self.password
+        flat = [part for name, value in options.items() for part in (f"--{name}", value)]
+        return [find_redis_server(), *flat, *self.extra]
+
     def start(self, timeout: float = 10.0) -> LocalRedis:
-        args = [
-            find_redis_server(),
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            self.dir,
-            "--save",
-            "",
-            "--daemonize",
-            "no",
-            "--appendonly",
-            "yes" if self.appendonly else "no",
-            "--maxmemory-policy",
-            "noeviction",
-            "--loglevel",
-            "warning",
-            *(["--requirepass", self.password] if self.password else []),
-        ]
+        args = self.argv()
         with open(os.path.join(self.dir, "redis.log"), "wb") as log:  # the child keeps its fd
             self.process = subprocess.Popen(
                 args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

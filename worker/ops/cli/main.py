@@ -100,11 +100,17 @@ def status(as_json: bool) -> None:
     help="Seconds a worker may go without a task while messages wait.",
 )
 @click.option("--worker", "worker_name", help="Check only this worker (its Celery hostname).")
-def health(max_idle: float, worker_name: str | None) -> None:
+@click.option(
+    "--redis-down-ok",
+    is_flag=True,
+    help="Exit 0 when Redis cannot be reached: workers ride out a Redis outage, so a liveness "
+    "probe must not restart them for one.",
+)
+def health(max_idle: float, worker_name: str | None, redis_down_ok: bool) -> None:
     """Exit 1 if no worker is alive, or messages wait while workers receive nothing.
 
     Catches Celery's silent stop after a Redis reconnect (celery #8030, #10302); use it as a
-    liveness probe: `relay health --worker celery@$HOSTNAME`.
+    liveness probe: `relay health --redis-down-ok --worker celery@$POD_NAME`.
     """
     from worker.intake.inflight import stuck
     from worker.ops.status import backlog
@@ -114,6 +120,9 @@ def health(max_idle: float, worker_name: str | None) -> None:
     try:
         problems = check_health(backlog(), max_idle, worker_name) + stuck(get_redis(), worker_name)
     except redis.RedisError as exc:
+        if redis_down_ok:
+            click.echo(f"healthy as far as can be told: Redis unreachable ({exc})")
+            return
         raise click.ClickException(f"cannot reach Redis at {_safe_url()}: {exc}") from None
     for problem in problems:
         click.echo(f"unhealthy: {problem}", err=True)

@@ -1,0 +1,119 @@
+"""deploy/compose.yaml offline: valid against the Compose specification, and runnable as written
+(Redis persistent and never evicting, workers that scale, Flower behind auth, secrets outside)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.deploy.uses import (
+    DEPLOY,
+    ROOT,
+    argv_of,
+    interpolate,
+    problems_with,
+    secret_names_in_targets,
+    unknown_variables,
+)
+
+pytestmark = pytest.mark.timeout(60)
+COMPOSE = DEPLOY / "compose.yaml"
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, Any]:
+    found: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())["services"]
+    return found
+
+
+def env_example() -> dict[str, str]:
+    lines = (DEPLOY / ".env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_the_compose_file_follows_the_compose_specification() -> None:
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(COMPOSE),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_redis_persists_every_second_never_evicts_and_keeps_a_volume(
+    services: dict[str, Any],
+) -> None:
+    redis = services["redis"]
+    command = " ".join(redis["command"])
+
+    assert "--appendonly yes" in command
+    assert "--appendfsync everysec" in command
+    assert "--maxmemory-policy noeviction" in command
+    assert any(v.endswith(":/data") for v in redis["volumes"])
+
+
+def test_workers_scale_flower_asks_for_a_password_and_the_sandbox_is_optional(
+    services: dict[str, Any],
+) -> None:
+    worker, flower, sandbox = services["worker"], services["flower"], services["sandbox"]
+
+    assert "container_name" not in worker  # `--scale worker=N` needs names compose makes
+    assert any(arg.startswith("--concurrency=") for arg in worker["command"])
+    assert "healthcheck" in worker and worker["stop_grace_period"] == "90s"
+    assert "FLOWER_BASIC_AUTH" in flower["environment"]
+    assert all(port.startswith("127.0.0.1:") for port in flower["ports"])
+    assert sandbox["profiles"] == ["sandbox"]
+
+
+def test_secrets_come_from_an_env_file_that_is_neither_committed_nor_built_in(
+    services: dict[str, Any],
+) -> None:
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", str(DEPLOY / ".env")], cwd=ROOT, check=False
+    )
+    docker_ignore = (ROOT / ".dockerignore").read_text().splitlines()
+    let_in = [line[1:] for line in docker_ignore if line.startswith("!")]
+
+    assert services["worker"]["env_file"] == [".env"]
+    assert (DEPLOY / ".env.example").exists()
+    assert ignored.returncode == 0, "deploy/.env must be ignored by git"
+    assert "*" in docker_ignore and not any(p.startswith(("deploy", ".env")) for p in let_in)
+    assert "REDIS_PASSWORD:?" in COMPOSE.read_text()  # no default password in the file
+
+
+def test_every_command_and_health_check_is_one_the_code_runs(services: dict[str, Any]) -> None:
+    lines = []
+    for service in services.values():
+        if "command" in service:
+            lines.append([interpolate(str(a)) for a in service["command"]])
+        if "healthcheck" in service:
+            lines.append([interpolate(str(a)) for a in service["healthcheck"]["test"]])
+
+    problems = [p for line in lines for p in problems_with(argv_of(line))]
+
+    assert problems == []
+    assert len(lines) >= 6
+
+
+def test_every_environment_variable_is_one_the_code_reads(services: dict[str, Any]) -> None:
+    names = set(env_example())
+    for service in services.values():
+        names |= set(service.get("environment") or {})
+    # Compose's own ${...} (image, targets file, Redis settings) and the sandbox's tokens.
+    allowed = {"IMAGE", "TARGETS_FILE", "REDIS_PASSWORD", "REDIS_MAXMEMORY", "REDISCLI_AUTH"}
+    allowed |= secret_names_in_targets(DEPLOY / "relay.sandbox.toml")
+
+    assert unknown_variables(names, allowed) == set()

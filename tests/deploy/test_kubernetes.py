@@ -1,0 +1,228 @@
+"""deploy/k8s offline: every overlay renders, validates against Kubernetes' schemas, and keeps the
+invariants a cluster would only show by failing (names, Redis keys, commands, variables, probes).
+
+No cluster: `kubectl kustomize` renders (skipped, saying so, where kubectl is missing) and
+`kubernetes-validate --strict` checks the built-in kinds against the schemas it bundles. It has
+no schema for KEDA's and the Prometheus Operator's kinds (ScaledObject, TriggerAuthentication,
+PodMonitor, PrometheusRule); the tests below check what matters in those by hand.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.deploy.uses import (
+    DEPLOY,
+    argv_of,
+    problems_with,
+    secret_names_in_targets,
+    unknown_variables,
+)
+
+pytestmark = pytest.mark.timeout(120)
+OVERLAYS = sorted(p.parent for p in (DEPLOY / "k8s" / "overlays").glob("*/kustomization.yaml"))
+CUSTOM_KINDS = {"ScaledObject", "TriggerAuthentication", "PodMonitor", "PrometheusRule"}
+Docs = list[dict[str, Any]]
+
+
+@pytest.fixture(scope="module", params=OVERLAYS, ids=lambda p: p.name)
+def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Docs:
+    """One overlay rendered by `kubectl kustomize`, as a list of objects."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: the kustomize overlays were not rendered")
+    done = subprocess.run(
+        [kubectl, "kustomize", str(request.param)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+def one(docs: Docs, kind: str, name_ends: str = "") -> dict[str, Any]:
+    [found] = [d for d in docs if d["kind"] == kind and d["metadata"]["name"].endswith(name_ends)]
+    return found
+
+
+def worker_container(docs: Docs) -> dict[str, Any]:
+    pod = one(docs, "Deployment", "relay-worker")["spec"]["template"]["spec"]
+    container: dict[str, Any] = pod["containers"][0]
+    return container
+
+
+def test_the_built_in_kinds_pass_kubernetes_validate_strict(rendered: Docs, tmp_path: Path) -> None:
+    # given the rendered objects Kubernetes itself defines
+    built_in = [d for d in rendered if d["kind"] not in CUSTOM_KINDS]
+    path = tmp_path / "rendered.yaml"
+    path.write_text(yaml.safe_dump_all(built_in))
+
+    # when kubernetes-validate checks them strictly (unknown fields refused)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "kubernetes-validate"), "--strict", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    # then every one passes, and the custom kinds are the only ones left to the tests below
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count(" passed ") == len(built_in), done.stdout
+    assert {d["kind"] for d in rendered} >= CUSTOM_KINDS | {"Deployment", "PodDisruptionBudget"}
+
+
+def test_the_scaled_object_scales_the_worker_deployment_by_its_rendered_name(
+    rendered: Docs,
+) -> None:
+    scaled = one(rendered, "ScaledObject")
+    auth = one(rendered, "TriggerAuthentication")
+    secret = one(rendered, "Secret", "")
+
+    assert (
+        scaled["spec"]["scaleTargetRef"]["name"]
+        == one(rendered, "Deployment", "relay-worker")["metadata"]["name"]
+    )
+    assert scaled["spec"]["minReplicaCount"] == 1  # the pump and the feeder live in workers
+    assert {t["authenticationRef"]["name"] for t in scaled["spec"]["triggers"]} == {
+        auth["metadata"]["name"]
+    }
+    [ref] = auth["spec"]["secretTargetRef"]
+    assert ref["name"] == secret["metadata"]["name"] and ref["key"] in secret["data"]
+
+
+def test_the_scaled_object_sums_the_keys_the_code_uses(
+    rendered: Docs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given the code's own key names, with the overlay's environment
+    from kombu.transport.redis import Channel
+
+    from worker.intake.inbox import Inbox
+    from worker.settings import get_settings
+
+    env = relay_env(rendered)
+    for name in ("RELAY_KEY_PREFIX", "RELAY_QUEUE"):
+        monkeypatch.delenv(name, raising=False)
+        if name in env:
+            monkeypatch.setenv(name, env[name])
+    get_settings.cache_clear()
+    try:
+        expected = {
+            "inbox": Inbox().key,
+            "queue": get_settings().queue,
+            "unacked": Channel.unacked_key,
+        }
+    finally:
+        get_settings.cache_clear()
+
+    # when the ScaledObject's triggers are read
+    scaled = one(rendered, "ScaledObject")
+    triggers = {t["name"]: t["metadata"]["listName"] for t in scaled["spec"]["triggers"]}
+
+    # then they read exactly those keys, and the formula sums all of them
+    assert triggers == expected
+    formula = scaled["spec"]["advanced"]["scalingModifiers"]["formula"]
+    assert all(name in formula for name in expected) and "+" in formula
+
+
+def relay_env(docs: Docs) -> dict[str, str]:
+    """The relay-env ConfigMap's data (tuning variables every relay container reads)."""
+    [found] = [d for d in docs if d["kind"] == "ConfigMap" and "relay-env" in d["metadata"]["name"]]
+    data: dict[str, str] = found["data"]
+    return data
+
+
+def test_every_command_and_probe_is_one_the_code_runs(rendered: Docs) -> None:
+    lines = []
+    for doc in rendered:
+        if doc["kind"] != "Deployment":
+            continue
+        for container in doc["spec"]["template"]["spec"]["containers"]:
+            lines.append(container.get("command", []) + container.get("args", []))
+            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                command = container.get(probe, {}).get("exec", {}).get("command")
+                if command:
+                    lines.append(command)
+
+    problems = [p for line in lines for p in problems_with(argv_of(line))]
+
+    assert problems == []
+    assert len(lines) >= 3
+
+
+def test_every_environment_variable_is_one_the_code_reads(rendered: Docs) -> None:
+    targets = DEPLOY / "k8s" / "overlays" / "example" / "relay.toml"
+    names = set(relay_env(rendered))
+    names |= set(one(rendered, "Secret", "")["data"])
+    for doc in (d for d in rendered if d["kind"] == "Deployment"):
+        for container in doc["spec"]["template"]["spec"]["containers"]:
+            names |= {e["name"] for e in container.get("env", [])}
+
+    allowed = {"POD_NAME", "REDIS_PASSWORD"} | secret_names_in_targets(targets)
+
+    assert unknown_variables(names, allowed) == set()
+
+
+def test_the_worker_runs_restricted_and_its_probes_ask_about_this_pod(rendered: Docs) -> None:
+    deployment = one(rendered, "Deployment", "relay-worker")
+    pod = deployment["spec"]["template"]["spec"]
+    container = worker_container(rendered)
+    security = container["securityContext"]
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    probe = " ".join(container["livenessProbe"]["exec"]["command"])
+    pod_name = next(e for e in container["env"] if e["name"] == "POD_NAME")
+
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["readOnlyRootFilesystem"] is True
+    assert "emptyDir" in volumes[mounts["/tmp"]]
+    assert set(container["resources"]) == {"requests", "limits"}
+    assert pod_name["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert "--hostname=celery@$(POD_NAME)" in container["args"]
+    assert "celery@${POD_NAME}" in probe and "--redis-down-ok" in probe
+    assert "--concurrency=$(RELAY_CONCURRENCY)" in container["args"]
+
+
+def test_the_grace_period_outlasts_the_longest_task_and_the_stop(rendered: Docs) -> None:
+    from worker.intake.feeder import BLOCK
+    from worker.settings import get_settings
+
+    pod = one(rendered, "Deployment", "relay-worker")["spec"]["template"]["spec"]
+    # The feeder's wait for its lanes (worker.bootsteps: the task budget plus 15 s), its
+    # thread's last round, and Celery's warm shutdown.
+    needed = get_settings().task_budget + 15 + BLOCK + 5 + 10
+
+    assert pod["terminationGracePeriodSeconds"] > needed
+
+
+def test_the_pod_monitor_scrapes_the_workers_metrics_port(rendered: Docs) -> None:
+    from worker.settings import get_settings
+
+    monitor = one(rendered, "PodMonitor")
+    labels = one(rendered, "Deployment", "relay-worker")["spec"]["template"]["metadata"]["labels"]
+    ports = {p["name"]: p["containerPort"] for p in worker_container(rendered)["ports"]}
+    port = int(relay_env(rendered).get("RELAY_METRICS_PORT", get_settings().metrics_port))
+
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert ports[monitor["spec"]["podMetricsEndpoints"][0]["port"]] == port
+
+
+def test_flower_asks_for_a_password_from_the_secret(rendered: Docs) -> None:
+    pod = one(rendered, "Deployment", "relay-flower")["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    secret = one(rendered, "Secret", "")
+
+    ref = env["FLOWER_BASIC_AUTH"]["valueFrom"]["secretKeyRef"]
+    assert ref["name"] == secret["metadata"]["name"] and ref["key"] in secret["data"]

@@ -1,0 +1,124 @@
+"""What deploy/ asks of the code: commands, options and environment variables, checked against it.
+
+A manifest that runs `relay helth` or sets `RELAY_CONCURENCY` is valid YAML and a valid
+Kubernetes object, and does nothing. These helpers find each command line and variable a file
+uses and say which of them the code does not know.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+
+import click
+
+from worker.ops.cli.main import main as relay_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+# Programs the image or the Redis image ship, which are not ours to check.
+OTHER_PROGRAMS = {"redis-server", "redis-cli", "python", "sh"}
+_INTERPOLATION = re.compile(r"\$\{(\w+)(?::?[-?]([^}]*))?\}")
+
+
+def interpolate(text: str) -> str:
+    """A compose value with each ${VAR:-default} as its default (or "x" when it has none)."""
+    return _INTERPOLATION.sub(lambda m: m.group(2) if m.group(2) else "x", text)
+
+
+def argv_of(command: str | list[str]) -> list[str]:
+    """The argument vector a command runs: a `sh -c '...'` line is read for what it execs."""
+    argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
+    if argv[:1] in (["CMD"], ["CMD-SHELL"]):  # compose healthchecks
+        argv = shlex.split(argv[1]) if argv[0] == "CMD-SHELL" else argv[1:]
+    if argv[:2] == ["sh", "-c"]:
+        argv = shlex.split(argv[2])
+    return argv[1:] if argv[:1] == ["exec"] else argv
+
+
+def problems_with(argv: list[str]) -> list[str]:
+    """Why the code would not run `argv` as written (empty when it would)."""
+    program = argv[0].rsplit("/", 1)[-1]
+    if program == "relay":
+        return _relay_problems(argv[1:])
+    if program == "celery":
+        return _celery_problems(argv[1:])
+    if program == "tini":
+        return [] if argv[1:2] == ["--"] else [f"tini without --: {argv}"]
+    return [] if program in OTHER_PROGRAMS else [f"unknown program {argv[0]!r}"]
+
+
+def _relay_problems(args: list[str]) -> list[str]:
+    command = relay_cli.commands.get(args[0]) if args else None
+    if command is None:
+        return [f"relay has no command {args[:1]}"]
+    known = {
+        opt for param in command.params for opt in param.opts if isinstance(param, click.Option)
+    }
+    return [f"relay {args[0]} has no option {a}" for a in _options(args[1:]) if a not in known]
+
+
+def _celery_problems(args: list[str]) -> list[str]:
+    if args[:2] != ["-A", "worker"] or len(args) < 3 or args[2] not in ("worker", "flower"):
+        return [f"not `celery -A worker worker|flower`: {args}"]
+    usage = _flower_options() if args[2] == "flower" else _celery_help(args[2])
+    return [f"celery {args[2]} has no option {a}" for a in _options(args[3:]) if a not in usage]
+
+
+def _flower_options() -> set[str]:
+    """Flower's options (tornado options: `celery flower --help` does not list them)."""
+    from flower.options import options
+
+    return {f"--{name}" for name in options._options}
+
+
+def is_flower_variable(name: str) -> bool:
+    """True for FLOWER_X that Flower reads as its option --x (flower.command.apply_env_options)."""
+    option = "--" + name.removeprefix("FLOWER_").lower().replace("_", "-")
+    return name.startswith("FLOWER_") and option in _flower_options()
+
+
+def _options(args: Iterable[str]) -> list[str]:
+    return [a.split("=", 1)[0] for a in args if a.startswith("--")]
+
+
+@cache
+def _celery_help(subcommand: str) -> str:
+    """`celery -A worker SUBCOMMAND --help`, from this checkout's installed Celery (and Flower)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "worker", subcommand, "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout
+
+
+def settings_variables() -> set[str]:
+    """Every RELAY_* variable the settings read (worker/settings.py, the one place they are)."""
+    text = (ROOT / "worker" / "settings.py").read_text()
+    return set(re.findall(r'"(RELAY_[A-Z_]+)"', text))
+
+
+def unknown_variables(names: Iterable[str], allowed: set[str]) -> set[str]:
+    """RELAY_* names the settings do not read, and other names not in `allowed`."""
+    known = settings_variables() | {"REDIS_URL", "SENTRY_DSN"}
+    return {
+        n
+        for n in names
+        if n not in known
+        and not is_flower_variable(n)
+        and (n.startswith("RELAY_") or n not in allowed)
+    }
+
+
+def secret_names_in_targets(path: Path) -> set[str]:
+    """The ${ENV} names a targets file reads its secrets from."""
+    return set(re.findall(r"\$\{(\w+)\}", path.read_text()))
