@@ -75,21 +75,41 @@ def run_loops(redis_url: str, configs: dict[str, Path], target: Target, args: An
 def run_relay(
     client: Any, configs: dict[str, Path], target: Target, logs: Path, args: Any
 ) -> list[Result]:
+    """The relay with defaults, one worker and one per core, against each target; then one
+    worker per core with Celery task events on from the start (what Flower's enable_events
+    turns on), against the at-once target: the cost of task events."""
+    runs = [(w, name, {}) for w in sorted({1, CORES}) for name in configs]
+    runs.append((CORES, AT_ONCE, {"RELAY_TASK_EVENTS": "1"}))
+    results = []
+    for workers, name, env in runs:
+        label = f"relay, {workers} worker(s)" + (", task events on" if env else "")
+        results.append(_relay_row(client, configs, name, target, logs, args, label, workers, env))
+        print(f"  {label} / {name}: {results[-1].median:,.0f} events/s", flush=True)
+    return results
+
+
+def _relay_row(
+    client: Any,
+    configs: dict[str, Path],
+    name: str,
+    target: Target,
+    logs: Path,
+    args: Any,
+    label: str,
+    workers: int,
+    env: dict[str, str],
+) -> Result:
     from bench.relay_runs import Fleet
 
-    results = []
-    for workers in sorted({1, CORES}):
-        for name, config in configs.items():
-            result = Result(f"relay, {workers} worker(s)", name, processes=workers)
-            fleet = Fleet(client, config, workers, logs)
-            try:
-                _relay_runs(fleet, result, target, config, args)
-                result.rss_mb = fleet.rss_mb()
-            finally:
-                fleet.stop()
-            results.append(result)
-            print(f"  {result.config} / {name}: {result.median:,.0f} events/s", flush=True)
-    return results
+    config = configs[name]
+    result = Result(label, name, processes=workers)
+    fleet = Fleet(client, config, workers, logs, env)
+    try:
+        _relay_runs(fleet, result, target, config, args)
+        result.rss_mb = fleet.rss_mb()
+    finally:
+        fleet.stop()
+    return result
 
 
 def _relay_runs(fleet: Any, result: Result, target: Target, config: Path, args: Any) -> None:

@@ -80,7 +80,14 @@ class LatencyRun:
 class Fleet:
     """`workers` relay worker processes with default settings, started and stopped together."""
 
-    def __init__(self, client: redis.Redis, config: Path, workers: int, logs: Path) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        config: Path,
+        workers: int,
+        logs: Path,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         from worker.settings import get_settings
         from worker.stores.connection import key
 
@@ -96,6 +103,7 @@ class Fleet:
                 **os.environ,
                 "RELAY_CONFIG": str(config),
                 "RELAY_METRICS_PORT": str(free_port()),
+                **(extra_env or {}),
             }
             argv = [sys.executable, "-m", "celery", "-A", "worker", "worker"]
             argv += ["-n", f"bench{i}-{os.getpid()}@%h"]

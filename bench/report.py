@@ -166,7 +166,11 @@ def add_ratios(results: list[Result]) -> None:
 def goals(results: list[Result], latencies: list[Latency]) -> list[str]:
     """The issue's goals, each with its figure from this run."""
     cores = max((r.processes for r in results), default=1)
-    relay = {r.target: r for r in results if r.config.startswith("relay") and r.processes == cores}
+    relay = {
+        r.target: r
+        for r in results
+        if r.config.startswith("relay") and r.processes == cores and "task events" not in r.config
+    }
     lines = []
     if AT_ONCE in relay and relay[AT_ONCE].ratio:
         ratio = relay[AT_ONCE].ratio
@@ -177,6 +181,14 @@ def goals(results: list[Result], latencies: list[Latency]) -> list[str]:
     if AT_ONCE in relay and SLOW in relay and relay[AT_ONCE].median:
         ratio = relay[SLOW].median / relay[AT_ONCE].median
         lines.append(f"relay 50 ms / at once = {ratio:.2f} (goal >= 0.9): {_ok(ratio >= 0.9)}")
+    events_on = [r for r in results if "task events" in r.config]
+    if events_on and AT_ONCE in relay and relay[AT_ONCE].cpu_ms_per_event:
+        on, off = events_on[0].cpu_ms_per_event, relay[AT_ONCE].cpu_ms_per_event
+        lines.append(
+            f"task events on: {on:.3f} CPU ms/event against {off:.3f} off "
+            f"({(on / off - 1) * 100:+.0f} %), {events_on[0].median / relay[AT_ONCE].median:.2f}x "
+            "the events/s (no goal: the price of Flower's view)"
+        )
     for x in latencies:
         limit = {0.1: 10.0, 0.5: 20.0}.get(x.share)
         if limit is not None and x.p99 is not None:
