@@ -16,12 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import AT_ONCE, ROOT, SLOW, Latency, Result, mark, note_share, stop_all
+from bench.common import AT_ONCE, CORES, ROOT, SLOW, Latency, Result, stop_all
 from bench.events import make_events
+from bench.rows import run_latency, run_loops, run_relay
 from bench.targets import Target, start_target
-
-CORES = os.cpu_count() or 1
-LATENCY_SHARES = (0.1, 0.5, 0.8)  # of the loop's rate, one process per core (issue 13)
 
 
 def parse_args() -> argparse.Namespace:
@@ -43,114 +41,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--skip", default="", help="comma list of: loops,relay,latency,ingress")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
     return parser.parse_args()
-
-
-def run_loops(redis_url: str, configs: dict[str, Path], target: Target, args: Any) -> list[Result]:
-    from bench.loops import run_loop
-
-    raws = [json.dumps(e) for e in make_events(args.events, "loop")]
-    results = []
-    for name, config in configs.items():
-        cap = args.cap if name == AT_ONCE else args.slow_loop_cap
-        for processes in sorted({1, CORES}):
-            result = Result(f"hand-written loop {processes}p", name, processes=processes)
-            cmds, cpu = 0, 0.0
-            for _ in range(args.runs):
-                before = mark(target)
-                run = run_loop(redis_url, str(config), raws, processes, cap)
-                note_share(result, target, before)
-                result.rates.append(run.rate)
-                result.events.append(run.events)
-                result.rss_mb = run.rss_mb
-                cmds, cpu = cmds + run.redis_cmds, cpu + run.cpu_seconds
-                if run.failures:
-                    result.notes.append(f"{run.failures} non-2xx answers")
-            result.cmds_per_event = cmds / max(sum(result.events), 1)
-            result.cpu_ms_per_event = cpu * 1000 / max(sum(result.events), 1)
-            results.append(result)
-            print(f"  {result.config} / {name}: {result.median:,.0f} events/s", flush=True)
-    return results
-
-
-def run_relay(
-    client: Any, configs: dict[str, Path], target: Target, logs: Path, args: Any
-) -> list[Result]:
-    """The relay with defaults, one worker and one per core, against each target; then one
-    worker per core with Celery task events on from the start (what Flower's enable_events
-    turns on), against the at-once target: the cost of task events."""
-    runs = [(w, name, {}) for w in sorted({1, CORES}) for name in configs]
-    runs.append((CORES, AT_ONCE, {"RELAY_TASK_EVENTS": "1"}))
-    results = []
-    for workers, name, env in runs:
-        label = f"relay, {workers} worker(s)" + (", task events on" if env else "")
-        results.append(_relay_row(client, configs, name, target, logs, args, label, workers, env))
-        print(f"  {label} / {name}: {results[-1].median:,.0f} events/s", flush=True)
-    return results
-
-
-def _relay_row(
-    client: Any,
-    configs: dict[str, Path],
-    name: str,
-    target: Target,
-    logs: Path,
-    args: Any,
-    label: str,
-    workers: int,
-    env: dict[str, str],
-) -> Result:
-    from bench.relay_runs import Fleet
-
-    config = configs[name]
-    result = Result(label, name, processes=workers)
-    fleet = Fleet(client, config, workers, logs, env)
-    try:
-        _relay_runs(fleet, result, target, config, args)
-        result.rss_mb = fleet.rss_mb()
-    finally:
-        fleet.stop()
-    return result
-
-
-def _relay_runs(fleet: Any, result: Result, target: Target, config: Path, args: Any) -> None:
-    from bench.relay_runs import throughput
-
-    cmds, cpu, pushes = 0, 0.0, []
-    for i in range(args.runs):
-        events = make_events(args.events, f"relay{result.processes}-{config.stem}-{i}", 5 + i)
-        before = mark(target)
-        run = throughput(fleet, events, args.cap)
-        note_share(result, target, before)
-        result.rates.append(run.rate)
-        result.events.append(run.settled)
-        cmds, cpu = cmds + run.redis_cmds, cpu + run.cpu_seconds
-        pushes.append(run.push_rate)
-        if run.settled < len(events):
-            result.notes.append(f"run {i}: {run.settled} settled within {args.cap}s")
-    result.cmds_per_event = cmds / max(sum(result.events), 1)
-    result.cpu_ms_per_event = cpu * 1000 / max(sum(result.events), 1)
-    result.notes.append(f"producer pushed at {statistics.median(pushes):,.0f} events/s")
-
-
-def run_latency(
-    client: Any, config: Path, target: Target, logs: Path, loop_rate: float, args: Any
-) -> list[Latency]:
-    """Single pushes at 10 %, 50 % and 80 % of the loop's rate (one process per core), to the
-    relay with one worker per core."""
-    from bench.relay_runs import Fleet, latency
-
-    found = []
-    fleet = Fleet(client, config, CORES, logs)
-    try:
-        for share in LATENCY_SHARES:
-            run = latency(fleet, target, loop_rate * share, args.latency_seconds)
-            found.append(Latency(share, round(run.rate, 1), run.p50, run.p90, run.p99, run.samples))
-            for note in run.notes:
-                print(f"  note: latency at {share:.0%}: {note}", flush=True)
-            print(f"  latency at {share:.0%} ({run.rate:,.0f}/s): p99 {run.p99} ms", flush=True)
-    finally:
-        fleet.stop()
-    return found
 
 
 def run_parked(client: Any, target: Target, workdir: Path, args: Any) -> dict[str, Any]:

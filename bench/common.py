@@ -15,6 +15,7 @@ import redis
 
 from worker.dev.processes import stop_group
 
+CORES = os.cpu_count() or 1
 AT_ONCE, SLOW = "at once", "50 ms"  # the two targets every configuration runs against
 
 ROOT = Path(__file__).resolve().parent.parent

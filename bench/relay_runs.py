@@ -63,6 +63,9 @@ class RelayRun:
     redis_cmds: int
     push_rate: float
     cpu_seconds: float
+    duplicates: int = 0
+    """Events settled as duplicates: none unless ids repeated, which would make the run fast
+    for the wrong reason (nothing posted)."""
 
 
 @dataclass(frozen=True)
@@ -163,7 +166,8 @@ def throughput(fleet: Fleet, events: list[Any], cap: float) -> RelayRun:
     settled = fleet.settled(accountant)
     cmds = accountant.end()
     rate = min(settled, len(events)) / elapsed
-    return RelayRun(rate, settled, cmds, push_rate, fleet.cpu() - cpu)
+    duplicates = sum(int(fleet.client.hget(k, "duplicate") or 0) for k in fleet.stats_keys)
+    return RelayRun(rate, settled, cmds, push_rate, fleet.cpu() - cpu, duplicates)
 
 
 def latency(fleet: Fleet, target: Target, rate: float, seconds: float) -> LatencyRun:

@@ -7,6 +7,7 @@ import gc
 import logging
 import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -64,12 +65,9 @@ class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
         self.waiting = WaitingPump(interval=settings.retry_poll_interval)
         self.waiting.start()
         client = get_redis(raw=True)  # producers' items may not be UTF-8
-        try:
-            recover_orphans(client)
-        except redis.RedisError as exc:  # the feeder looks again every few seconds
-            logging.getLogger("relay.inbox").warning(
-                "inbox: could not recover stopped workers' lanes yet (%s)", exc
-            )
+        # Beside the start, not before it: the one SCAN for lanes missing from the set (an
+        # older release's) reads the whole keyspace, which may hold millions of keys.
+        threading.Thread(target=_recover_all, args=(client,), daemon=True).start()
         # One feeder per process: the pid tells apart the processes of one host name.
         owner = f"{worker.hostname}:{os.getpid()}"
         events = TaskEvents(lambda: getattr(worker.consumer, "event_dispatcher", None))
@@ -88,6 +86,15 @@ class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
             if thread is not None:
                 thread.stop()
         HEARTBEAT.stop()
+
+
+def _recover_all(client: redis.Redis) -> None:
+    try:
+        recover_orphans(client, scan=True)
+    except redis.RedisError as exc:  # the feeder looks again (at the set) every few seconds
+        logging.getLogger("relay.inbox").warning(
+            "inbox: could not look for stopped workers' lanes (%s)", exc
+        )
 
 
 def _quiet_collector() -> None:

@@ -97,8 +97,8 @@ class Settings:
     """RELAY_LOG_LEVEL: the relay's own log level. Default: INFO (a line per failed attempt;
     DEBUG adds one per delivered attempt)."""
     bundle_size: int
-    """RELAY_BATCH: most events one Celery message carries from the inbox. Default: 200 (see
-    the README's Performance section for how it was chosen)."""
+    """RELAY_BATCH: most events one bundle carries: a lane's take from the inbox, or a Celery
+    message of retries or replays. Default: 200 (see the README's Performance section)."""
     lanes: int
     """RELAY_LANES: bundles a worker process delivers at once from the inbox, each in a lane of
     its own. Default: 4 (enough to keep a 50 ms target busy; more lanes make smaller bundles

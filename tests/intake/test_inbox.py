@@ -16,7 +16,7 @@ from tasks.envelope import Envelope
 from tests.support.harness import own_key_prefix
 from worker.intake.feeder import Feeder
 from worker.intake.inbox import Inbox
-from worker.intake.inflight import lane_keys, lane_name, recover_orphans
+from worker.intake.inflight import lane_keys, lane_name, lanes, lanes_key, recover_orphans
 from worker.ops.status import collect_status, render_status
 from worker.stores.connection import key
 from worker.stores.deadletters import DeadLetterStore
@@ -227,6 +227,30 @@ def test_a_live_workers_lane_is_left_alone(
     # then nothing moves
     assert moved == 0
     assert raw_client.llen(key("inflight", lane_name("busy@h:3", 0))) == 2
+
+
+def test_lanes_are_found_from_their_set_and_leave_it_once_recovered(
+    inbox: Inbox, make_feeder: Callable[..., Feeder], raw_client: redis.Redis
+) -> None:
+    # given a dead worker's lane (listed in the set), and an older release's lane (not listed)
+    inbox.push(events(3))
+    dead = make_feeder(Recorder(), owner="gone@h:7")
+    dead.take(0, 0.1)
+    raw_client.delete(dead.lease)
+    raw_client.rpush(key("inflight", "old@h"), b"{}")
+    listed = lanes(raw_client)
+
+    # when orphans are recovered as the feeder does it (the set only), then as a worker's
+    # start does it (with a scan)
+    periodic = recover_orphans(raw_client)
+    at_start = recover_orphans(raw_client, scan=True)
+
+    # then the listed lane was found without a scan and left the set, the other one only by
+    # the scan, and every item is back in the inbox
+    assert lane_name("gone@h:7", 0) in listed and "old@h" not in listed
+    assert (periodic, at_start) == (3, 1)
+    assert not [n for n in raw_client.smembers(lanes_key()) if n.startswith(b"gone@")]
+    assert inbox.depth() == 4
 
 
 def test_push_of_2500_events_lands_all_of_them(inbox: Inbox) -> None:

@@ -26,7 +26,14 @@ from typing import Any, TypeVar
 import redis
 
 from tasks.envelope import Envelope
-from worker.intake.inflight import LEASE, TAKE, lane_keys, lane_name, recover_orphans
+from worker.intake.inflight import (
+    LEASE,
+    TAKE,
+    lane_keys,
+    lane_name,
+    lanes_key,
+    recover_orphans,
+)
 from worker.intake.parsing import parse_item, store_invalid, unwrap
 from worker.settings import get_settings
 from worker.stores.connection import bytes_of, key
@@ -166,8 +173,14 @@ class Feeder:
     def _renew_lease(self) -> None:
         # Renewed before taking anything, so items never sit in an unleased lane; a sixth of
         # its life apart, so a busy feeder does not pay a round trip per bundle.
+        # The lanes join the set with it, so recovery finds them without a SCAN (and again
+        # after a Redis that lost the set).
         if time.monotonic() >= self._renew_at:
-            self.redis.set(self.lease, self.owner, ex=LEASE)
+            names = [lane_name(self.owner, lane) for lane in range(self.lanes)]
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.set(self.lease, self.owner, ex=LEASE)
+            pipe.sadd(lanes_key(), *names)
+            pipe.execute()
             self._renew_at = time.monotonic() + LEASE / 6
 
     def _run(self) -> None:

@@ -2,8 +2,11 @@
 worker's lanes go back to the inbox, and how old the oldest is (for `relay status` and
 `relay health`).
 
-Every worker process has a few lanes (`inflight:<owner>|<lane>`, Redis lists). An item is
-always in the inbox or in exactly one lane, never only in a worker's memory: it moves
+Every worker process has a few lanes (`inflight:<owner>|<lane>`, Redis lists), listed in the
+set `lanes` while they may hold anything: finding them costs one SMEMBERS, not a SCAN of a
+keyspace that holds a message hash per message id of the dedup window (tens of millions of
+keys; a SCAN every few seconds stalled the feeder for hundreds of milliseconds at 500,000).
+An item is always in the inbox or in exactly one lane, never only in a worker's memory: it moves
 atomically (LPOP + RPUSH inside one script) and leaves its lane only once it was settled
 (delivered, parked or dead-lettered). On its way in, an item is given an id (`WRAP`), the id of
 the envelope that delivers it: a dead worker's items go back to the inbox with their ids, so
@@ -73,14 +76,16 @@ def _lua(text: bytes) -> str:
 TAKE = TAKE.replace("WRAP_TEXT", _lua(WRAP)).replace("MARK", _lua(OVERSIZED))
 TAKE = TAKE.replace("KEEP", str(KEEP_OF_OVERSIZED))
 
-# KEYS: lane, lease, inbox, since. The lease is checked inside the script so that a worker
-# renewing it at the same moment cannot lose its items. Tail of the lane to the head of the
-# inbox keeps their order, oldest first.
+# KEYS: lane, lease, inbox, since, the set of lanes. ARGV: the lane's name. The lease is
+# checked inside the script so that a worker renewing it at the same moment cannot lose its
+# items. Tail of the lane to the head of the inbox keeps their order, oldest first; the lane,
+# empty now and its worker gone, leaves the set.
 _RECOVER = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 local moved = 0
 while redis.call('LMOVE', KEYS[1], KEYS[3], 'RIGHT', 'LEFT') do moved = moved + 1 end
 redis.call('DEL', KEYS[4])
+redis.call('SREM', KEYS[5], ARGV[1])
 return moved
 """
 
@@ -116,13 +121,22 @@ def lane_keys(lane: str) -> tuple[str, str, str]:
     return key("inflight", lane), key("inflight-lease", owner_of(lane)), key("inflight-since", lane)
 
 
-def lanes(client: redis.Redis) -> list[str]:
-    """Every lane that holds items now."""
-    prefix = key("inflight", "")
-    return [
-        text_of(name)[len(prefix) :]
-        for name in client.scan_iter(match=scan_match("inflight", ""), count=500)
-    ]
+def lanes_key() -> str:
+    """The set of lanes that may hold items (workers add theirs with each lease renewal)."""
+    return key("lanes")
+
+
+def lanes(client: redis.Redis, scan: bool = False) -> list[str]:
+    """Every lane that may hold items; with `scan`, also lanes missing from the set (an older
+    release's, or a Redis that lost the set), found by a SCAN of the whole keyspace."""
+    found = {text_of(name) for name in client.smembers(lanes_key())}
+    if scan:
+        prefix = key("inflight", "")
+        found |= {
+            text_of(name)[len(prefix) :]
+            for name in client.scan_iter(match=scan_match("inflight", ""), count=5000)
+        }
+    return sorted(found)
 
 
 def inflight_lists(client: redis.Redis) -> list[Inflight]:
@@ -136,13 +150,14 @@ def inflight_lists(client: redis.Redis) -> list[Inflight]:
     return found
 
 
-def recover_orphans(client: redis.Redis) -> int:
-    """Put dead workers' lanes back at the front of the inbox; return how many items."""
+def recover_orphans(client: redis.Redis, scan: bool = False) -> int:
+    """Put dead workers' lanes back at the front of the inbox; return how many items. With
+    `scan` (once, when a worker starts) lanes missing from the set are looked for too."""
     script = client.register_script(_RECOVER)
     moved = 0
-    for lane in lanes(client):
+    for lane in lanes(client, scan):
         items, lease, since = lane_keys(lane)
-        moved += int(script(keys=[items, lease, key("inbox"), since]))
+        moved += int(script(keys=[items, lease, key("inbox"), since, lanes_key()], args=[lane]))
     if moved:
         log.warning("inbox: %d event(s) of stopped workers returned to the inbox", moved)
     return moved
