@@ -4,6 +4,7 @@ with its reason, the events beside it are delivered, and the worker keeps taking
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 import pytest
@@ -116,6 +117,9 @@ def test_status_and_health_show_a_lane_stuck_with_events(
     redis_client.set(f"{prefix}:inflight-lease:{owner}", owner, ex=30)
     heartbeat = {"name": "stuck@host", "started": 0, "last_task_at": None, "tasks": 0}
     redis_client.set(f"{prefix}:workers:stuck@host", json.dumps(heartbeat), ex=30)
+    # listed as a worker lists them, so that nothing has to scan the keyspace for them
+    redis_client.sadd(f"{prefix}:lanes", f"{owner}|0")
+    redis_client.zadd(f"{prefix}:workers-seen", {"stuck@host": time.time()})
 
     # when the operator asks
     status = json.loads(relay.cli("status", "--json").stdout)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.ingress.conftest import Stack, mid
 from tests.support.harness import wait_for
 from tests.support.ingress import SF_CHANNEL, sf_reference
@@ -93,9 +95,14 @@ def test_metrics_count_requests_by_source_and_outcome(stack: Stack) -> None:
     assert b"relay_ingress_request_duration_seconds_bucket" in body
 
 
-def test_workers_metrics_count_receipts_fleet_wide_by_source_and_outcome(stack: Stack) -> None:
+def test_workers_metrics_count_receipts_fleet_wide_by_source_and_outcome(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from worker.ops.gauges import StateCollector
 
+    # as in a worker: the targets file's secrets are set, so its sources can be read
+    for name in ("SF_TOKEN", "MD_TOKEN"):
+        monkeypatch.setenv(name, stack.relay.env[name])
     stack.ingress.request("POST", "/v1/receipts/ib", {}, b"{}")  # refused: no token
     families = {f.name: f for f in StateCollector().collect()}
     samples = {

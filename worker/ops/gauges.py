@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from worker.config import ConfigError, load_config
 from worker.intake.inbox import Inbox
 from worker.ops.status import queue_depth
+from worker.settings import get_settings
 from worker.stores.correlations import Correlations
 from worker.stores.counters import Counters
 from worker.stores.deadletters import DeadLetterStore
@@ -27,7 +29,22 @@ _GAUGES = (
 
 
 class StateCollector(Collector):
-    """The relay's shared state as gauges, so any worker's /metrics shows the whole fleet's."""
+    """The relay's shared state as gauges, so any worker's /metrics shows the whole fleet's.
+    `sources`: the configured sources, whose receipt counts are read by name (a SCAN for them
+    on every scrape would read the whole keyspace)."""
+
+    def __init__(self, sources: Sequence[str] | None = None) -> None:
+        self.sources = None if sources is None else list(sources)
+
+    def _source_names(self) -> list[str]:
+        """The given sources, else those of RELAY_CONFIG (read once; none when it cannot be
+        read: the worker's start-up check has said why)."""
+        if self.sources is None:
+            try:
+                self.sources = sorted(load_config(get_settings().config_path).sources)
+            except ConfigError:
+                self.sources = []
+        return self.sources
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         try:
@@ -38,7 +55,7 @@ class StateCollector(Collector):
                 DeadLetterStore().count(),
                 Correlations().waiting(),
             )
-            receipts = Counters(family="receipts").snapshot()
+            receipts = Counters(family="receipts").snapshot(self._source_names())
         except Exception as exc:  # a scrape must not fail because Redis blinked
             log.warning("metrics: cannot read Redis state: %s", exc)
             return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import redis
 
 from worker.stores.connection import get_redis, key, scan_match, text_of
@@ -34,11 +36,22 @@ class Counters:
         """Count an outcome, or queue the count on `pipe` to go with other writes."""
         (pipe or self.redis).hincrby(key(self.family, target or "-"), outcome, amount)
 
-    def snapshot(self) -> dict[str, dict[str, int]]:
-        """{target: {outcome: count}} for every target that has counted anything."""
+    def snapshot(self, names: Iterable[str] | None = None) -> dict[str, dict[str, int]]:
+        """{target: {outcome: count}} for `names` (one pipelined read), or for every target
+        that has counted anything, found by a SCAN of the whole keyspace: for the operator's
+        `relay status`, never for what runs every few seconds (a metrics scrape), since the
+        keyspace holds a message hash per message id of the dedup window."""
         prefix = key(self.family, "")
-        result: dict[str, dict[str, int]] = {}
-        for name in self.redis.scan_iter(match=scan_match(self.family, ""), count=500):
-            values = self.redis.hgetall(name)
-            result[text_of(name)[len(prefix) :]] = {text_of(k): int(v) for k, v in values.items()}
-        return result
+        if names is None:
+            found = self.redis.scan_iter(match=scan_match(self.family, ""), count=5000)
+            keys = [text_of(name) for name in found]
+        else:
+            keys = [key(self.family, name) for name in names]
+        pipe = self.redis.pipeline(transaction=False)
+        for name in keys:
+            pipe.hgetall(name)
+        return {
+            name[len(prefix) :]: {text_of(k): int(v) for k, v in values.items()}
+            for name, values in zip(keys, pipe.execute(), strict=True)
+            if values
+        }

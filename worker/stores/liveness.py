@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any
 
-from worker.stores.connection import get_redis, key, scan_match, text_of
+from worker.stores.connection import get_redis, key, text_of
 
 HEARTBEAT_EVERY = 5.0
 HEARTBEAT_TTL = 30
@@ -52,7 +52,14 @@ class Heartbeat:
             "last_task_at": self.last_task_at,
             "tasks": self.tasks,
         }
-        get_redis().set(key("workers", self.name), json.dumps(state), ex=HEARTBEAT_TTL)
+        # Listed in a sorted set by when it beat, so `relay health` (a probe, every few
+        # seconds) finds the workers without a SCAN of the whole keyspace.
+        now = time.time()
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.set(key("workers", self.name), json.dumps(state), ex=HEARTBEAT_TTL)
+        pipe.zadd(seen_key(), {self.name: now})
+        pipe.zremrangebyscore(seen_key(), "-inf", now - 10 * HEARTBEAT_TTL)
+        pipe.execute()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -61,10 +68,16 @@ class Heartbeat:
             self._stop.wait(HEARTBEAT_EVERY)
 
 
+def seen_key() -> str:
+    """Workers by when they last beat (a sorted set)."""
+    return key("workers-seen")
+
+
 def workers() -> list[dict[str, Any]]:
     """Every worker whose heartbeat is fresh."""
     client = get_redis()
-    names = list(client.scan_iter(match=scan_match("workers", ""), count=500))
+    recent = client.zrangebyscore(seen_key(), time.time() - HEARTBEAT_TTL, "+inf")
+    names = [key("workers", text_of(name)) for name in recent]
     found = []
     for raw in client.mget(names) if names else []:
         if raw:
