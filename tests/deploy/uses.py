@@ -26,7 +26,7 @@ from worker.ops.cli.main import main as relay_cli
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 # Programs the image or the Redis image ship, which are not ours to check.
-OTHER_PROGRAMS = {"redis-server", "redis-cli", "python", "sh"}
+OTHER_PROGRAMS = {"redis-server", "redis-cli", "python", "sh", "sleep"}
 _INTERPOLATION = re.compile(r"\$\{(\w+)(?::?[-?]([^}]*))?\}")
 
 
