@@ -17,6 +17,7 @@ from tests.deploy.uses import (
     DEPLOY,
     ROOT,
     argv_of,
+    env_example,
     interpolate,
     problems_with,
     secret_names_in_targets,
@@ -32,11 +33,6 @@ COMPOSE = DEPLOY / "compose.yaml"
 def services() -> dict[str, Any]:
     found: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())["services"]
     return found
-
-
-def env_example() -> dict[str, str]:
-    lines = (DEPLOY / ".env.example").read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
 
 
 def test_the_compose_file_follows_the_compose_specification() -> None:

@@ -172,6 +172,13 @@ def unknown_variables(names: Iterable[str], allowed: set[str]) -> set[str]:
     }
 
 
+def env_example() -> dict[str, str]:
+    """deploy/.env.example's variables: what compose reads for its ${...} and hands to every
+    relay container."""
+    lines = (DEPLOY / ".env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
 def secret_names_in_targets(path: Path) -> set[str]:
     """The ${ENV} names a targets file reads its secrets from."""
     return set(re.findall(r"\$\{(\w+)\}", path.read_text()))
