@@ -1,5 +1,6 @@
 """deploy/compose.yaml offline: valid against the Compose specification, and runnable as written
-(Redis persistent and never evicting, workers that scale, Flower behind auth, secrets outside)."""
+(Redis persistent and never evicting, workers that scale, the ingress on the port its health
+check asks, Flower behind auth, secrets outside)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -15,10 +17,12 @@ from tests.deploy.uses import (
     DEPLOY,
     ROOT,
     argv_of,
+    env_example,
     interpolate,
     problems_with,
     secret_names_in_targets,
     unknown_variables,
+    uvicorn_params,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -29,11 +33,6 @@ COMPOSE = DEPLOY / "compose.yaml"
 def services() -> dict[str, Any]:
     found: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())["services"]
     return found
-
-
-def env_example() -> dict[str, str]:
-    lines = (DEPLOY / ".env.example").read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
 
 
 def test_the_compose_file_follows_the_compose_specification() -> None:
@@ -87,7 +86,9 @@ def test_secrets_come_from_an_env_file_that_is_neither_committed_nor_built_in(
     docker_ignore = (ROOT / ".dockerignore").read_text().splitlines()
     let_in = [line[1:] for line in docker_ignore if line.startswith("!")]
 
-    assert services["worker"]["env_file"] == [".env"]
+    relay = [s for s in services.values() if s.get("image", "").startswith("${IMAGE")]
+    assert len(relay) >= 4 and all(s["env_file"] == [".env"] for s in relay)
+    assert "RELAY_INGRESS_TOKEN" in env_example()
     assert (DEPLOY / ".env.example").exists()
     assert ignored.returncode == 0, "deploy/.env must be ignored by git"
     assert "*" in docker_ignore and not any(p.startswith(("deploy", ".env")) for p in let_in)
@@ -114,6 +115,45 @@ def test_every_environment_variable_is_one_the_code_reads(services: dict[str, An
         names |= set(service.get("environment") or {})
     # Compose's own ${...} (image, targets file, Redis settings) and the sandbox's tokens.
     allowed = {"IMAGE", "TARGETS_FILE", "REDIS_PASSWORD", "REDIS_MAXMEMORY", "REDISCLI_AUTH"}
+    allowed |= {"INGRESS_WORKERS"}
     allowed |= secret_names_in_targets(DEPLOY / "relay.sandbox.toml")
 
     assert unknown_variables(names, allowed) == set()
+
+
+def ingress_params(services: dict[str, Any]) -> dict[str, Any]:
+    """What uvicorn makes of the ingress service's command, ${...} at their defaults."""
+    command = [interpolate(str(a)) for a in services["ingress"]["command"]]
+    assert command[0] == "uvicorn"
+    return uvicorn_params(command[1:])
+
+
+def test_the_ingress_listens_where_its_port_and_health_check_point(
+    services: dict[str, Any],
+) -> None:
+    ingress = services["ingress"]
+    params = ingress_params(services)
+    [published] = ingress["ports"]
+    host, _, container_port = published.split(":")
+    [url] = [a for a in ingress["healthcheck"]["test"] if "http://" in a]
+    health = urlsplit(url[url.index("http://") :].split("'")[0])
+
+    assert int(container_port) == params["port"] == health.port
+    assert health.path == "/healthz" and params["host"] == "0.0.0.0"
+    assert host == "127.0.0.1"  # plain HTTP: only the TLS proxy in front should reach it
+    assert params["access_log"] is False  # it would print query strings, tokens among them
+    assert "container_name" not in ingress
+
+
+def test_several_ingress_processes_count_their_metrics_on_a_fresh_tmpfs(
+    services: dict[str, Any],
+) -> None:
+    ingress = services["ingress"]
+    directory = ingress["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+
+    # prometheus_client adds processes up from files in that directory, which must start empty:
+    # a tmpfs of its own is, at every container start.
+    assert (ingress_params(services)["workers"] or 1) > 1
+    assert directory in ingress["tmpfs"] and "/tmp" in ingress["tmpfs"]
+    mounted = [interpolate(str(v)).split(":")[1] for v in ingress["volumes"]]
+    assert not any(directory.startswith(m) or m.startswith(directory) for m in mounted)

@@ -9,15 +9,21 @@ PodMonitor, PrometheusRule); the tests below check what matters in those by hand
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
+from tests.deploy.kube import (
+    CUSTOM_KINDS,
+    Docs,
+    container_of,
+    one,
+    pod_spec,
+    relay_env,
+)
 from tests.deploy.uses import (
     DEPLOY,
     argv_of,
@@ -27,37 +33,8 @@ from tests.deploy.uses import (
 )
 
 pytestmark = pytest.mark.timeout(120)
-OVERLAYS = sorted(p.parent for p in (DEPLOY / "k8s" / "overlays").glob("*/kustomization.yaml"))
-CUSTOM_KINDS = {"ScaledObject", "TriggerAuthentication", "PodMonitor", "PrometheusRule"}
-Docs = list[dict[str, Any]]
-
-
-@pytest.fixture(scope="module", params=OVERLAYS, ids=lambda p: p.name)
-def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Docs:
-    """One overlay rendered by `kubectl kustomize`, as a list of objects."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not installed: the kustomize overlays were not rendered")
-    done = subprocess.run(
-        [kubectl, "kustomize", str(request.param)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return [d for d in yaml.safe_load_all(done.stdout) if d]
-
-
-def one(docs: Docs, kind: str, name_ends: str = "") -> dict[str, Any]:
-    [found] = [d for d in docs if d["kind"] == kind and d["metadata"]["name"].endswith(name_ends)]
-    return found
-
-
-def worker_container(docs: Docs) -> dict[str, Any]:
-    pod = one(docs, "Deployment", "relay-worker")["spec"]["template"]["spec"]
-    container: dict[str, Any] = pod["containers"][0]
-    return container
+DEPLOYMENTS = ["relay-worker", "relay-ingress", "relay-flower"]
+PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
 
 
 def test_the_built_in_kinds_pass_kubernetes_validate_strict(rendered: Docs, tmp_path: Path) -> None:
@@ -134,13 +111,6 @@ def test_the_scaled_object_sums_the_keys_the_code_uses(
     assert all(name in formula for name in expected) and "+" in formula
 
 
-def relay_env(docs: Docs) -> dict[str, str]:
-    """The relay-env ConfigMap's data (tuning variables every relay container reads)."""
-    [found] = [d for d in docs if d["kind"] == "ConfigMap" and "relay-env" in d["metadata"]["name"]]
-    data: dict[str, str] = found["data"]
-    return data
-
-
 def test_every_command_and_probe_is_one_the_code_runs(rendered: Docs) -> None:
     lines = []
     for doc in rendered:
@@ -148,15 +118,14 @@ def test_every_command_and_probe_is_one_the_code_runs(rendered: Docs) -> None:
             continue
         for container in doc["spec"]["template"]["spec"]["containers"]:
             lines.append(container.get("command", []) + container.get("args", []))
-            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-                command = container.get(probe, {}).get("exec", {}).get("command")
-                if command:
-                    lines.append(command)
+            handlers = [container.get(p, {}) for p in PROBES]
+            handlers += container.get("lifecycle", {}).values()  # preStop, postStart
+            lines += [h["exec"]["command"] for h in handlers if "exec" in h]
 
     problems = [p for line in lines for p in problems_with(argv_of(line))]
 
     assert problems == []
-    assert len(lines) >= 3
+    assert len(lines) >= 6
 
 
 def test_every_environment_variable_is_one_the_code_reads(rendered: Docs) -> None:
@@ -172,34 +141,43 @@ def test_every_environment_variable_is_one_the_code_reads(rendered: Docs) -> Non
     assert unknown_variables(names, allowed) == set()
 
 
-def test_the_worker_runs_restricted_and_its_probes_ask_about_this_pod(rendered: Docs) -> None:
-    deployment = one(rendered, "Deployment", "relay-worker")
-    pod = deployment["spec"]["template"]["spec"]
-    container = worker_container(rendered)
-    security = container["securityContext"]
-    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+@pytest.mark.parametrize("deployment", DEPLOYMENTS)
+def test_every_deployment_runs_restricted_on_a_read_only_root(
+    rendered: Docs, deployment: str
+) -> None:
+    pod = pod_spec(rendered, deployment)
+    found = container_of(rendered, deployment)
+    security = found["securityContext"]
+    mounts = {m["mountPath"]: m["name"] for m in found["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
-    probe = " ".join(container["livenessProbe"]["exec"]["command"])
-    pod_name = next(e for e in container["env"] if e["name"] == "POD_NAME")
 
     assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001  # the image's numeric user
     assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert pod["automountServiceAccountToken"] is False
     assert security["capabilities"]["drop"] == ["ALL"]
     assert security["allowPrivilegeEscalation"] is False
     assert security["readOnlyRootFilesystem"] is True
     assert "emptyDir" in volumes[mounts["/tmp"]]
-    assert set(container["resources"]) == {"requests", "limits"}
+    assert set(found["resources"]) == {"requests", "limits"}
+
+
+def test_the_workers_probes_ask_about_this_pod(rendered: Docs) -> None:
+    found = container_of(rendered, "relay-worker")
+    probe = " ".join(found["livenessProbe"]["exec"]["command"])
+    pod_name = next(e for e in found["env"] if e["name"] == "POD_NAME")
+
     assert pod_name["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
-    assert "--hostname=celery@$(POD_NAME)" in container["args"]
+    assert "--hostname=celery@$(POD_NAME)" in found["args"]
     assert "celery@${POD_NAME}" in probe and "--redis-down-ok" in probe
-    assert "--concurrency=$(RELAY_CONCURRENCY)" in container["args"]
+    assert "--concurrency=$(RELAY_CONCURRENCY)" in found["args"]
 
 
 def test_the_grace_period_outlasts_the_longest_task_and_the_stop(rendered: Docs) -> None:
     from worker.intake.feeder import BLOCK
     from worker.settings import get_settings
 
-    pod = one(rendered, "Deployment", "relay-worker")["spec"]["template"]["spec"]
+    pod = pod_spec(rendered, "relay-worker")
     # The feeder's wait for its lanes (worker.bootsteps: the task budget plus 15 s), its
     # thread's last round, and Celery's warm shutdown.
     needed = get_settings().task_budget + 15 + BLOCK + 5 + 10
@@ -210,9 +188,9 @@ def test_the_grace_period_outlasts_the_longest_task_and_the_stop(rendered: Docs)
 def test_the_pod_monitor_scrapes_the_workers_metrics_port(rendered: Docs) -> None:
     from worker.settings import get_settings
 
-    monitor = one(rendered, "PodMonitor")
+    monitor = one(rendered, "PodMonitor", "relay-worker")
     labels = one(rendered, "Deployment", "relay-worker")["spec"]["template"]["metadata"]["labels"]
-    ports = {p["name"]: p["containerPort"] for p in worker_container(rendered)["ports"]}
+    ports = {p["name"]: p["containerPort"] for p in container_of(rendered, "relay-worker")["ports"]}
     port = int(relay_env(rendered).get("RELAY_METRICS_PORT", get_settings().metrics_port))
 
     assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
@@ -220,8 +198,7 @@ def test_the_pod_monitor_scrapes_the_workers_metrics_port(rendered: Docs) -> Non
 
 
 def test_flower_asks_for_a_password_from_the_secret(rendered: Docs) -> None:
-    pod = one(rendered, "Deployment", "relay-flower")["spec"]["template"]["spec"]
-    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    env = {e["name"]: e for e in container_of(rendered, "relay-flower")["env"]}
     secret = one(rendered, "Secret", "")
 
     ref = env["FLOWER_BASIC_AUTH"]["valueFrom"]["secretKeyRef"]

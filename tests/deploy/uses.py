@@ -14,15 +14,19 @@ import sys
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import click
+from uvicorn.config import HTTP_PROTOCOLS, LOOP_FACTORIES
+from uvicorn.importer import ImportFromStringError, import_from_string
+from uvicorn.main import main as uvicorn_cli
 
 from worker.ops.cli.main import main as relay_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 # Programs the image or the Redis image ship, which are not ours to check.
-OTHER_PROGRAMS = {"redis-server", "redis-cli", "python", "sh"}
+OTHER_PROGRAMS = {"redis-server", "redis-cli", "python", "sh", "sleep"}
 _INTERPOLATION = re.compile(r"\$\{(\w+)(?::?[-?]([^}]*))?\}")
 
 
@@ -48,6 +52,8 @@ def problems_with(argv: list[str]) -> list[str]:
         return _relay_problems(argv[1:])
     if program == "celery":
         return _celery_problems(argv[1:])
+    if program == "uvicorn":
+        return _uvicorn_problems(argv[1:])
     if program == "tini":
         return [] if argv[1:2] == ["--"] else [f"tini without --: {argv}"]
     return [] if program in OTHER_PROGRAMS else [f"unknown program {argv[0]!r}"]
@@ -68,6 +74,43 @@ def _celery_problems(args: list[str]) -> list[str]:
         return [f"not `celery -A worker worker|flower`: {args}"]
     usage = _flower_options() if args[2] == "flower" else _celery_help(args[2])
     return [f"celery {args[2]} has no option {a}" for a in _options(args[3:]) if a not in usage]
+
+
+def uvicorn_params(args: list[str]) -> dict[str, Any]:
+    """What uvicorn makes of `args`, parsed by its own command line (click): an unknown option,
+    a value it refuses (`--loop=uvlop`, `--port=http`) or a missing APP raise click's errors."""
+    with uvicorn_cli.make_context("uvicorn", list(args)) as context:
+        return dict(context.params)
+
+
+def _uvicorn_problems(args: list[str]) -> list[str]:
+    """uvicorn must serve the ingress the way the code builds it: `--factory MODULE:FUNCTION`,
+    a function that imports and can be called (worker.ingress.app:create_app), on an event
+    loop and an HTTP parser that are installed."""
+    try:
+        params = uvicorn_params(args)
+    except click.ClickException as exc:
+        return [f"uvicorn would refuse {args}: {exc.format_message()}"]
+    if not params["factory"]:
+        return [f"uvicorn {params['app']} without --factory: the app is built by a factory"]
+    problems = []
+    # --loop and --http take a name from uvicorn's tables or an import string, resolved only
+    # when the server starts: resolve them here as uvicorn would (uvloop, httptools installed?).
+    for option, table in (("loop", LOOP_FACTORIES), ("http", HTTP_PROTOCOLS)):
+        target = table.get(params[option], params[option])
+        if target is not None and not _imports(target):
+            problems.append(f"uvicorn --{option}={params[option]} does not load ({target})")
+    if not callable(_imports(params["app"])):
+        problems.append(f"uvicorn --factory {params['app']} does not import as a callable")
+    return problems
+
+
+def _imports(target: str) -> Any:
+    """The object `module:attribute` names, or None when it does not import."""
+    try:
+        return import_from_string(target)
+    except ImportFromStringError:
+        return None
 
 
 def _flower_options() -> set[str]:
@@ -107,9 +150,19 @@ def settings_variables() -> set[str]:
     return set(re.findall(r'"(RELAY_[A-Z_]+)"', text))
 
 
+def environ_variables() -> set[str]:
+    """Names the code reads from os.environ itself, outside the settings (for example
+    PROMETHEUS_MULTIPROC_DIR, which the ingress's /metrics reads)."""
+    found: set[str] = set()
+    for path in (ROOT / "worker").rglob("*.py"):
+        found |= set(re.findall(r'environ(?:\.get\(|\[)"([A-Z_]+)"', path.read_text()))
+    return found
+
+
 def unknown_variables(names: Iterable[str], allowed: set[str]) -> set[str]:
-    """RELAY_* names the settings do not read, and other names not in `allowed`."""
-    known = settings_variables() | {"REDIS_URL", "SENTRY_DSN"}
+    """RELAY_* names the settings do not read, and other names neither the code reads nor in
+    `allowed`."""
+    known = settings_variables() | environ_variables() | {"REDIS_URL", "SENTRY_DSN"}
     return {
         n
         for n in names
@@ -117,6 +170,13 @@ def unknown_variables(names: Iterable[str], allowed: set[str]) -> set[str]:
         and not is_flower_variable(n)
         and (n.startswith("RELAY_") or n not in allowed)
     }
+
+
+def env_example() -> dict[str, str]:
+    """deploy/.env.example's variables: what compose reads for its ${...} and hands to every
+    relay container."""
+    lines = (DEPLOY / ".env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
 
 
 def secret_names_in_targets(path: Path) -> set[str]:
