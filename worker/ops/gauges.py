@@ -20,7 +20,7 @@ from worker.stores.retries import RetrySchedule
 log = logging.getLogger("relay.metrics")
 
 _GAUGES = (
-    ("relay_inbox_depth", "Events pushed and not yet bundled into messages."),
+    ("relay_inbox_depth", "Events pushed and not yet taken into a worker's lane."),
     ("relay_queue_depth", "Messages waiting in the delivery queue."),
     ("relay_retries_waiting", "Events parked in the retry schedule."),
     ("relay_dead_letters", "Events in the dead-letter store."),
