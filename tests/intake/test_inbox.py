@@ -229,6 +229,28 @@ def test_a_live_workers_lane_is_left_alone(
     assert raw_client.llen(key("inflight", lane_name("busy@h:3", 0))) == 2
 
 
+def test_an_item_a_lost_reply_left_in_a_live_workers_lane_is_still_delivered(
+    make_feeder: Callable[..., Feeder], raw_client: redis.Redis
+) -> None:
+    # given a live worker whose lane holds an event its BLMOVE moved but whose reply it never
+    # read (the connection dropped, or a failover undid the lane's removal), the inbox empty
+    recorder = Recorder()
+    feeder = make_feeder(recorder, owner="live@h:4")
+    items_key, _, since = lane_keys(lane_name("live@h:4", 0))
+    raw_client.rpush(items_key, json.dumps({"event_id": "stranded"}))
+
+    # when the feeder waits on the empty inbox with that lane, and again once it was delivered
+    taken = feeder.take(0, 0.1)
+    feeder.deliver_lane(0, taken)
+    idle = feeder.take(0, 0.1)
+
+    # then the stranded event came back from the lane itself, with an id, and was delivered;
+    # an idle lane leaves no trace behind
+    assert recorder.events() == [[{"event_id": "stranded"}]]
+    assert taken[0].startswith(b"\x01r:")
+    assert idle == [] and raw_client.exists(items_key, since) == 0
+
+
 def test_lanes_are_found_from_their_set_and_leave_it_once_recovered(
     inbox: Inbox, make_feeder: Callable[..., Feeder], raw_client: redis.Redis
 ) -> None:

@@ -116,10 +116,12 @@ class Feeder:
             first = self.redis.blmove(self.inbox, items_key, timeout, "LEFT", "RIGHT")
         else:  # BLMOVE with 0 would wait forever: a caller asking not to wait means it
             first = self.redis.lmove(self.inbox, items_key, "LEFT", "RIGHT")
-        if first is None:
-            return []
+        # Nothing came: the lane is still read, for an item whose BLMOVE reply was lost (a
+        # dropped connection, a failover) or whose removal a failover undid; an idle lane
+        # would otherwise hold it, leased, for good. One call per idle second.
+        wanted = self.bundle_size - 1 if first is not None else 0
         keys = [self.inbox, items_key, since, self.ids]
-        more = self._take(keys=keys, args=[self.bundle_size - 1, self.max_bytes, time.time()])
+        more = self._take(keys=keys, args=[wanted, self.max_bytes, time.time()])
         return [bytes_of(item) for item in more]
 
     def deliver_lane(self, lane: int, items: list[bytes]) -> None:

@@ -29,13 +29,12 @@ log = logging.getLogger("relay.inbox")
 LEASE = 30  # seconds a worker's lease on its lanes outlives its last renewal
 
 # KEYS: inbox, lane, since, id counter. ARGV: how many more, size limit, now.
-# Wraps the item BLMOVE has just put in the lane, then moves up to ARGV[1] more from the inbox,
-# and returns the lane's items. An item over the size limit is kept as a marker with its size
-# and a prefix: only that much ever reaches a worker's memory (but the first of a burst, which
-# BLMOVE hands over whole). Items a dead worker left keep their ids. RPUSH in slices: Lua's
-# unpack() fails on a few thousand arguments.
+# Wraps the item BLMOVE has just put in the lane (and any a lost reply left there), then moves
+# up to ARGV[1] more from the inbox, and returns the lane's items. An item over the size limit
+# is kept as a marker with its size and a prefix: only that much ever reaches a worker's memory
+# (but the first of a burst, which BLMOVE hands over whole). Items a dead worker left keep
+# their ids. RPUSH in slices: Lua's unpack() fails on a few thousand arguments.
 TAKE = """
-redis.call('SET', KEYS[3], ARGV[3], 'NX')
 local limit, wrap = tonumber(ARGV[2]), WRAP_TEXT
 local function bare(item) return string.sub(item, 1, #wrap) ~= wrap end
 local function wrapped(items, positions)
@@ -54,9 +53,11 @@ if #todo > 0 then
   wrapped(held, todo)
   for _, i in ipairs(todo) do redis.call('LSET', KEYS[2], i - 1, held[i]) end
 end
+if #held > 0 then redis.call('SET', KEYS[3], ARGV[3], 'NX') end
 if tonumber(ARGV[1]) < 1 then return held end
 local items = redis.call('LPOP', KEYS[1], ARGV[1])
 if not items then return held end
+redis.call('SET', KEYS[3], ARGV[3], 'NX')
 todo = {}
 for i, item in ipairs(items) do if bare(item) then table.insert(todo, i) end end
 if #todo > 0 then wrapped(items, todo) end
