@@ -37,6 +37,7 @@ class Result:
     cpu_ms_per_event: float | None = None
     rss_mb: float | None = None
     cmds_per_event: float | None = None
+    redis_us_per_event: float | None = None
     target_cpu_pct: float | None = None
     ratio: float | None = None
     notes: list[str] = field(default_factory=list)
@@ -70,18 +71,29 @@ class Accountant:
         self.client = client
         self.own = 0
         self._start = 0
+        self._cpu = 0.0
+        self.cpu_seconds = 0.0
 
     def total_calls(self) -> int:
         self.own += 1  # this INFO is itself counted by Redis
         stats: dict[str, Any] = self.client.info("commandstats")
         return sum(int(v["calls"]) for v in stats.values() if isinstance(v, dict))
 
+    def cpu(self) -> float:
+        """Redis's own CPU seconds so far (user + system): what sizing a Redis needs."""
+        self.own += 1
+        info: dict[str, Any] = self.client.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
     def begin(self) -> None:
         self.own = 0
         self._start = self.total_calls()
+        self._cpu = self.cpu()
 
     def end(self) -> int:
-        """Commands the system under test sent since `begin()`."""
+        """Commands the system under test sent since `begin()`; `cpu_seconds` is Redis's CPU
+        over the same window (the bench's own few INFO calls included, a rounding error)."""
+        self.cpu_seconds = self.cpu() - self._cpu
         return self.total_calls() - self._start - self.own
 
 

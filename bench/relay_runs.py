@@ -63,6 +63,7 @@ class RelayRun:
     redis_cmds: int
     push_rate: float
     cpu_seconds: float
+    redis_cpu_seconds: float = 0.0
     duplicates: int = 0
     """Events settled as duplicates: none unless ids repeated, which would make the run fast
     for the wrong reason (nothing posted)."""
@@ -167,7 +168,8 @@ def throughput(fleet: Fleet, events: list[Any], cap: float) -> RelayRun:
     cmds = accountant.end()
     rate = min(settled, len(events)) / elapsed
     duplicates = sum(int(fleet.client.hget(k, "duplicate") or 0) for k in fleet.stats_keys)
-    return RelayRun(rate, settled, cmds, push_rate, fleet.cpu() - cpu, duplicates)
+    worker_cpu, redis_cpu = fleet.cpu() - cpu, accountant.cpu_seconds
+    return RelayRun(rate, settled, cmds, push_rate, worker_cpu, redis_cpu, duplicates)
 
 
 def latency(fleet: Fleet, target: Target, rate: float, seconds: float) -> LatencyRun:

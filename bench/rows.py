@@ -86,7 +86,7 @@ def _relay_row(
 def _relay_runs(fleet: Any, result: Result, target: Target, config: Path, args: Any) -> None:
     from bench.relay_runs import throughput
 
-    cmds, cpu, pushes = 0, 0.0, []
+    cmds, cpu, redis_cpu, pushes = 0, 0.0, 0.0, []
     for i in range(args.runs):
         # Ids unique to the row and run: a repeat would be settled as a duplicate, unsent.
         tag = re.sub(r"\W+", "-", f"{result.config}-{config.stem}-{i}")
@@ -97,6 +97,7 @@ def _relay_runs(fleet: Any, result: Result, target: Target, config: Path, args: 
         result.rates.append(run.rate)
         result.events.append(run.settled)
         cmds, cpu = cmds + run.redis_cmds, cpu + run.cpu_seconds
+        redis_cpu += run.redis_cpu_seconds
         pushes.append(run.push_rate)
         if run.duplicates:
             result.notes.append(f"run {i}: {run.duplicates} settled as duplicates (unsent)")
@@ -104,7 +105,12 @@ def _relay_runs(fleet: Any, result: Result, target: Target, config: Path, args: 
             result.notes.append(f"run {i}: {run.settled} settled within {args.cap}s")
     result.cmds_per_event = cmds / max(sum(result.events), 1)
     result.cpu_ms_per_event = cpu * 1000 / max(sum(result.events), 1)
+    result.redis_us_per_event = redis_cpu * 1e6 / max(sum(result.events), 1)
     result.notes.append(f"producer pushed at {statistics.median(pushes):,.0f} events/s")
+    result.notes.append(
+        f"Redis CPU {result.redis_us_per_event:.0f} us/event "
+        f"(one Redis core: {1e6 / max(result.redis_us_per_event, 1e-9):,.0f} events/s)"
+    )
 
 
 def run_latency(
