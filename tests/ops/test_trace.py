@@ -11,6 +11,7 @@ import pytest
 from tests.support.harness import CONFIG, Relay, event, wait_for
 from worker.dev.sandbox import Fault, Sandbox
 from worker.settings import get_settings
+from worker.stores.retries import RetrySchedule
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -77,11 +78,12 @@ def test_trace_finds_an_event_being_delivered(relay: Relay, sandbox: Sandbox) ->
 def test_a_deferral_shows_why_in_the_trace(
     tmp_path: Path, redis_url: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given a Salesforce target limited to two requests a second, a one-second task budget,
+    # given a Salesforce target limited to a request every five seconds (so deferrals
+    # stay parked long enough to be traced), a one-second task budget,
     # and twenty failures for it at once (each its own request)
     config = CONFIG.replace(
         'authorization_context = "Partner1_ChannelDefinition1"',
-        'authorization_context = "Partner1_ChannelDefinition1"\nrate_limit = 2.0',
+        'authorization_context = "Partner1_ChannelDefinition1"\nrate_limit = 0.2',
     )
     relay = Relay(tmp_path, redis_url, sandbox.url, monkeypatch, config=config)
     relay.env["RELAY_TASK_BUDGET"] = "1"
@@ -90,8 +92,11 @@ def test_a_deferral_shows_why_in_the_trace(
         relay.push(*(event("sf", "failed", event_id=f"ev-{i}") for i in range(20)))
         wait_for(lambda: relay.retries_waiting() >= 5, 30, "deferrals")
 
-        # when the operator traces the events
-        traced = [_trace(relay, f"ev-{i}") for i in range(20)]
+        # when the operator traces the events parked now, the last due first (a trace takes
+        # a CLI start; tracing all twenty in turn let the deferrals fall due and go out first)
+        parked_now = sorted(RetrySchedule().iter(), key=lambda entry: -entry[1])
+        ids = [envelope.event["event_id"] for envelope, _ in parked_now if envelope][:5]
+        traced = [_trace(relay, event_id) for event_id in ids]
     finally:
         relay.stop_all()
         get_settings.cache_clear()
