@@ -36,6 +36,17 @@ from kombu.transport import virtual
 
 log = logging.getLogger("relay.broker")
 
+UNACKED = kombu_redis.Channel.unacked_key
+"""The hash of messages workers hold unacknowledged."""
+
+
+def queue_lists(queue: str) -> list[str]:
+    """The Redis lists kombu's transport keeps `queue` in: one per priority level, named queue
+    + sep + level (level 0 is the queue's own name)."""
+    channel = kombu_redis.Channel
+    return [queue + (f"{channel.sep}{step}" if step else "") for step in channel.priority_steps]
+
+
 # Seconds a received message waits for Redis to record it as unacked before it is given up.
 APPEND_PATIENCE = 30.0
 

@@ -140,12 +140,18 @@ def lanes(client: redis.Redis, scan: bool = False) -> list[str]:
     return sorted(found)
 
 
-def inflight_lists(client: redis.Redis) -> list[Inflight]:
-    """Every non-empty lane, with its size and age."""
-    found = []
-    for lane in lanes(client):
+def inflight_lists(client: redis.Redis, worker: str | None = None) -> list[Inflight]:
+    """Every non-empty lane (only `worker`'s, given its Celery hostname: its lanes are named
+    `hostname:pid|n`), with its size and age, read in one round trip."""
+    names = [n for n in lanes(client) if worker is None or owner_of(n).startswith(worker + ":")]
+    pipe = client.pipeline(transaction=False)
+    for lane in names:
         items, _, since = lane_keys(lane)
-        size, stamp = client.llen(items), client.get(since)
+        pipe.llen(items)
+        pipe.get(since)
+    replies = pipe.execute() if names else []
+    found = []
+    for lane, size, stamp in zip(names, replies[::2], replies[1::2], strict=True):
         if size:
             found.append(Inflight(lane, int(size), float(text_of(stamp)) if stamp else None))
     return found
@@ -166,11 +172,11 @@ def recover_orphans(client: redis.Redis, scan: bool = False) -> int:
 
 def stuck(client: redis.Redis, worker: str | None = None, now: float | None = None) -> list[str]:
     """Problems with lanes older than any delivery takes or the recovery would allow (only
-    `worker`'s, given its Celery hostname: its lanes are named `hostname:pid|n`)."""
+    `worker`'s, given its Celery hostname)."""
     now = time.time() if now is None else now
     return [
         f"lane {entry.lane} has held {entry.items} event(s) for {entry.age(now):.0f}s "
         f"(a delivery takes seconds; a dead worker's events return after {LEASE}s)"
-        for entry in inflight_lists(client)
-        if entry.age(now) > 2 * LEASE and (worker is None or entry.owner.startswith(worker + ":"))
+        for entry in inflight_lists(client, worker)
+        if entry.age(now) > 2 * LEASE
     ]

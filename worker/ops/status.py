@@ -6,6 +6,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from worker.broker import queue_lists
 from worker.intake.inbox import Inbox
 from worker.intake.inflight import inflight_lists
 from worker.settings import get_settings
@@ -16,16 +17,14 @@ from worker.stores.deadletters import DeadLetterStore
 from worker.stores.retries import RetrySchedule
 
 NEWER = "(newer format)"  # what a newer relay version parked or dead-lettered, by count only
-# kombu's Redis transport keeps priority levels in sibling lists named queue + sep + level.
-_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
 
 def queue_depth() -> int:
     """Messages waiting in the delivery queue, all priority levels together."""
     client, queue = get_redis(), get_settings().queue
     pipe = client.pipeline(transaction=False)
-    for suffix in _PRIORITY_SUFFIXES:
-        pipe.llen(queue + suffix)
+    for name in queue_lists(queue):
+        pipe.llen(name)
     return sum(int(n) for n in pipe.execute())
 
 

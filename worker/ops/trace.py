@@ -29,6 +29,8 @@ import redis
 from tasks.envelope import Envelope, NewerFormat
 from tasks.upstream.events import event_id as receipt_event_id
 from tasks.upstream.receipts import Receipt
+from worker.broker import UNACKED, queue_lists
+from worker.delivery.settle import field_of
 from worker.intake.inflight import lane_keys, lanes
 from worker.intake.parsing import unwrap
 from worker.settings import get_settings
@@ -38,9 +40,6 @@ from worker.stores.ledger import message_key
 from worker.stores.retries import RetrySchedule
 
 CHUNK = 1000  # items or keys read per Redis call
-# kombu's Redis transport: priority levels in sibling lists, unacknowledged messages in a hash.
-_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
-_UNACKED = "unacked"
 
 # KEYS: none. ARGV: cursor, match pattern, count, field. One SCAN step over the message hashes,
 # reading `field` of each key it returns: {next cursor, key, value, key, value, ...}.
@@ -104,7 +103,7 @@ def trace(
 
 def dead_letters(client: redis.Redis, eid: str) -> Iterator[Sighting]:
     for letter in DeadLetterStore(client).iter():
-        if letter.event_id == eid or _event_id(letter.event) == eid:
+        if letter.event_id == eid or field_of(letter.event, "event_id") == eid:
             yield Sighting(
                 "dead letter",
                 None,
@@ -118,14 +117,14 @@ def dead_letters(client: redis.Redis, eid: str) -> Iterator[Sighting]:
 
 def parked(client: redis.Redis, eid: str) -> Iterator[Sighting]:
     for envelope, due in RetrySchedule(client).iter():
-        if envelope is not None and _event_id(envelope.event) == eid:
+        if envelope is not None and field_of(envelope.event, "event_id") == eid:
             last = envelope.history[-1] if envelope.history else {}
             why = last.get("error") or last.get("status") or "-"
             yield Sighting(
                 "parked",
                 due,
                 f"envelope {envelope.id}, {envelope.attempts} attempt(s) so far",
-                _target(envelope.event),
+                field_of(envelope.event, "target"),
                 _message_ids(envelope.event),
                 f"last: {last.get('outcome', '-')} ({why})",
             )
@@ -143,16 +142,16 @@ def waiting(raw: redis.Redis, eid: str) -> Iterator[Sighting]:
         for lane in lanes(raw)
     ]
     places += [
-        ("queued", f"in the queue {queue!r}", _events_in_messages(_list(raw, queue + suffix)))
-        for suffix in _PRIORITY_SUFFIXES
+        ("queued", f"in the queue {queue!r}", _events_in_messages(_list(raw, name)))
+        for name in queue_lists(queue)
     ]
-    unacked = (v for _, v in raw.hscan_iter(_UNACKED, count=CHUNK))
+    unacked = (v for _, v in raw.hscan_iter(UNACKED, count=CHUNK))
     places.append(
         ("in flight", "held by a worker (unacked)", _events_in_messages(unacked, unacked=True))
     )
     for where, detail, events in places:
         for event in events:
-            if _event_id(event) == eid:
+            if field_of(event, "event_id") == eid:
                 yield Sighting(where, None, detail, *_route(event))
 
 
@@ -252,19 +251,10 @@ def _event_of(item: Any) -> Any:
         return None
 
 
-def _event_id(event: Any) -> object:
-    return event.get("event_id") if isinstance(event, dict) else None
-
-
-def _target(event: Any) -> str | None:
-    target = event.get("target") if isinstance(event, dict) else None
-    return target if isinstance(target, str) else None
-
-
 def _message_ids(event: Any) -> tuple[str, ...]:
     ids = event.get("message_ids") if isinstance(event, dict) else None
     return tuple(i for i in ids if isinstance(i, str)) if isinstance(ids, list) else ()
 
 
 def _route(event: Any) -> tuple[str | None, tuple[str, ...]]:
-    return _target(event), _message_ids(event)
+    return field_of(event, "target"), _message_ids(event)
