@@ -29,6 +29,7 @@ from bench.common import (
 )
 from bench.events import make_event
 from bench.targets import Target
+from worker.broker import UNACKED
 from worker.dev.local_redis import free_port
 
 CONFIG = """\
@@ -47,7 +48,6 @@ channel_guid = "6f1c2a5e-0000-4000-8000-000000000001"
 auth = {{ type = "bearer", token = "${{BENCH_MD_TOKEN}}" }}
 """
 TARGET_NAMES = ("sf", "md", "-")
-UNACKED = "unacked"
 
 
 def write_config(directory: Path, url: str, name: str) -> Path:
