@@ -131,10 +131,6 @@ class Text(_Validated, fields.String):
         return text
 
 
-def _text(max_len: int, **kwargs: Any) -> fields.String:
-    return Text(max_len, **kwargs)
-
-
 class List(_Validated, fields.List[Any]):
     """fields.List without the per-value validate.And."""
 
@@ -150,8 +146,8 @@ class ErrorSchema(Schema):
         unknown = RAISE
 
     code = ErrorCode(required=True)
-    name = _text(200, required=True)
-    message = _text(2000, load_default=None)
+    name = Text(200, required=True)
+    message = Text(2000, load_default=None)
 
 
 class EventSchema(Schema):
@@ -160,13 +156,13 @@ class EventSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    event_id = _text(200, required=True)
-    target = _text(100, required=True)
+    event_id = Text(200, required=True)
+    target = Text(100, required=True)
     status = Text(200, required=True, validate=validate.OneOf(STATUSES))
-    message_ids = List(_text(255), required=True, validate=validate.Length(min=1, max=100))
-    channel = _text(255, required=True)
-    recipient = _text(240, required=True)
-    conversation_id = _text(240, load_default=None)
+    message_ids = List(Text(255), required=True, validate=validate.Length(min=1, max=100))
+    channel = Text(255, required=True)
+    recipient = Text(240, required=True)
+    conversation_id = Text(240, load_default=None)
     occurred_at = OccurredAt(required=True)
     error = Nested(ErrorSchema, load_default=None)
 

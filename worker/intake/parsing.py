@@ -21,11 +21,11 @@ MAX_DEPTH = 16
 """Nesting an item may have: an event has 3 levels. Deeper JSON parses, then fails wherever it
 is serialized again (Python's recursion limit), so it is refused here, while it is still text."""
 OVERSIZED = b"\x00relay-oversized:"
+"""What the feeder's move script leaves in place of an item over the size limit, followed by
+the item's size, ':' and its first KEEP_OF_OVERSIZED bytes (a NUL never starts JSON text)."""
 WRAP = b"\x01r:"
 """What a lane's items start with: this, the item's id, a newline, then the item as pushed
 (or its OVERSIZED marker). A producer's JSON never starts with a control character."""
-"""What the feeder's move script leaves in place of an item over the size limit, followed by
-the item's size, ':' and its first KEEP_OF_OVERSIZED bytes (a NUL never starts JSON text)."""
 
 
 def unwrap(item: bytes) -> tuple[str | None, bytes]:
