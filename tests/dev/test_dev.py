@@ -11,13 +11,9 @@ import pytest
 from worker.dev.local_redis import LocalRedis
 
 
-@pytest.mark.timeout(120)
-def test_relay_dev_delivers_samples_to_both_look_alike_apis() -> None:
-    # given no REDIS_URL: relay dev must bring its own Redis
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_URL", "RELAY_"))}
-
-    # when it runs once through its samples
-    result = subprocess.run(
+def _run_dev(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`relay dev` once through its samples, as a user runs it."""
+    return subprocess.run(
         [sys.executable, "-m", "worker.ops.cli.main", "dev", "--duration", "0"],
         env=env,
         capture_output=True,
@@ -25,6 +21,15 @@ def test_relay_dev_delivers_samples_to_both_look_alike_apis() -> None:
         timeout=100,
         check=False,
     )
+
+
+@pytest.mark.timeout(120)
+def test_relay_dev_delivers_samples_to_both_look_alike_apis() -> None:
+    # given no REDIS_URL: relay dev must bring its own Redis
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_URL", "RELAY_"))}
+
+    # when it runs once through its samples
+    result = _run_dev(env)
 
     # then it settled, both APIs accepted requests, and the failures were reported
     assert result.returncode == 0, result.stdout + result.stderr
@@ -46,14 +51,7 @@ def test_relay_dev_never_prints_the_redis_password() -> None:
     env["REDIS_URL"] = server.url
     try:
         # when relay dev runs against it
-        result = subprocess.run(
-            [sys.executable, "-m", "worker.ops.cli.main", "dev", "--duration", "0"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=100,
-            check=False,
-        )
+        result = _run_dev(env)
     finally:
         server.stop()
 
