@@ -161,8 +161,15 @@ def recover_orphans(client: redis.Redis, scan: bool = False) -> int:
     """Put dead workers' lanes back at the front of the inbox; return how many items. With
     `scan` (once, when a worker starts) lanes missing from the set are looked for too."""
     script = client.register_script(_RECOVER)
+    found = lanes(client, scan)
+    # Every worker looks at every lane of the fleet: one pipeline of lease checks first, and
+    # the script (which checks the lease again, atomically) only for lanes whose lease is gone.
+    pipe = client.pipeline(transaction=False)
+    for lane in found:
+        pipe.exists(lane_keys(lane)[1])
+    leased = pipe.execute() if found else []
     moved = 0
-    for lane in lanes(client, scan):
+    for lane in (lane for lane, alive in zip(found, leased, strict=True) if not alive):
         items, lease, since = lane_keys(lane)
         moved += int(script(keys=[items, lease, key("inbox"), since, lanes_key()], args=[lane]))
     if moved:
