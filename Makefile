@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration lint format clean bench
+.PHONY: install run test test-unit test-integration lint format clean bench docs
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -42,10 +42,14 @@ format: $(STAMP)
 	$(BIN)/ruff format worker tasks tests bench tools
 	$(BIN)/ruff check --fix worker tasks tests bench tools
 
-## Measure the relay beside this machine's ceilings (issue 5): BENCH_EVENTS=N, BENCH_ARGS="--parked 100000".
+## Measure the relay beside this machine's ceilings (docs/performance.md): BENCH_EVENTS=N, BENCH_ARGS="--parked 100000".
 bench: $(STAMP)
 	$(BIN)/python -c 'import matplotlib' 2>/dev/null && test -x $(BIN)/py-spy || $(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## Build the documentation site strictly into build/site (`$(BIN)/mkdocs serve` to browse it).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,1 +1,1 @@
-"""Benchmark of the relay beside this machine's ceilings (issue 5); run `python -m bench`."""
+"""Benchmark of the relay beside this machine's ceilings; run `python -m bench`."""

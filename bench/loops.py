@@ -1,4 +1,4 @@
-"""The hand-written loop: the baseline the relay is compared with (issue 13).
+"""The hand-written loop: the baseline the relay is compared with.
 
 What an engineer would write without the relay, as lean as it gets: BRPOP an event, decode it,
 build one JSON body from its fields, POST it with a `requests.Session`, next. None of the

@@ -1,4 +1,4 @@
-"""What a parked retry costs Redis (issue 5: under 1 KB per parked event), by key family.
+"""What a parked retry costs Redis (the goal: under 1 KB per parked event), by key family.
 
 `python -m bench.parked_memory [--events 100000]` starts a throwaway Redis and builds, with the
 relay's own classes, the state a real 503 + Retry-After leaves behind for each event: the

@@ -13,7 +13,7 @@ from bench.common import AT_ONCE, CORES, Latency, Result, mark, note_share
 from bench.events import make_events
 from bench.targets import Target
 
-LATENCY_SHARES = (0.1, 0.5, 0.8)  # of the loop's rate, one process per core (issue 13)
+LATENCY_SHARES = (0.1, 0.5, 0.8)  # of the loop's rate, one process per core
 
 
 def run_loops(redis_url: str, configs: dict[str, Path], target: Target, args: Any) -> list[Result]:

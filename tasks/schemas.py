@@ -1,7 +1,7 @@
 """The producers' contract: a marshmallow schema that turns raw JSON into an `Event`.
 
-Every rule of the event table in PRODUCT.md lives here, so that a producer who breaks the
-contract gets one message per field saying what is wrong.
+Every rule of the event contract (docs/concepts/event.md) lives here, so that a producer who breaks
+the contract gets one message per field saying what is wrong.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Medallia Conversations custom-channel adapter API: delivery-status receipts.
 
-Follows shared/apis/medallia-delivery-status-receipts.txt with PRODUCT.md's corrections: `time`
-is epoch seconds, `error.code` an integer with `error.name` required, `error` present exactly for
-failed/undelivered, `accept: text/plain` always, and no deprecated `watermark`.
+Follows the vendor page on delivery-status receipts with the corrections the vendor's reference
+connectors show: `time` is epoch seconds, `error.code` an integer with `error.name` required,
+`error` present exactly for failed/undelivered, `accept: text/plain` always, and no deprecated
+`watermark`.
 """
 
 from __future__ import annotations

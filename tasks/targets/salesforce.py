@@ -1,8 +1,9 @@
 """Salesforce Interaction Service API: MessageDeliveryFailed interactions and acknowledgements.
 
-Follows shared/apis/salesforce-message-delivery-failed.txt with the corrections in PRODUCT.md:
-`timestamp` is epoch ms, `errorCode` a string, exactly one interaction per request, and the
-acknowledgement body as the vendor's OpenAPI file has it (including its "acknowledgment" key).
+Follows the vendor page on MessageDeliveryFailed interactions with the corrections the vendor's
+OpenAPI files and reference connectors show: `timestamp` is epoch ms, `errorCode` a string, exactly
+one interaction per request, and the acknowledgement body as the vendor's OpenAPI file has it
+(including its "acknowledgment" key).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The package as an operator installs it: the wheel, no extras, a fresh venv outside the checkout.
 
-Issue 11: a clean `pip install` died at the worker's first import (kombu's Redis transport needs
+Once, a clean `pip install` died at the worker's first import (kombu's Redis transport needs
 `packaging`, which only the test tools had brought). This builds the wheel, installs it alone
 into a new virtualenv in a temporary folder, and runs the installed `celery` and `relay` from a
 temporary working directory, so nothing of the checkout can be imported by accident.

@@ -68,7 +68,7 @@ def _with_text(e: dict[str, Any], field: str, raw: str) -> bytes:
     return json.dumps({**e, field: marker}).replace(f'"{marker}"', raw).encode()
 
 
-# Items that once stopped a bundler or a whole bundle (issue "hostile input").
+# Items that once stopped a bundler or a whole bundle (found by the hostile-input suite).
 _WORSE: list[Callable[[dict[str, Any], random.Random], bytes]] = [
     lambda e, rng: _with_text(e, "recipient", '"\\ud800+49"'),  # a lone surrogate
     lambda e, rng: _with_text(e, "occurred_at", "1" + "0" * 400),  # an int past float

@@ -1,4 +1,4 @@
-"""Medallia Conversations delivery receipts, checked against the vendor page and PRODUCT.md."""
+"""Medallia Conversations delivery receipts, against the vendor page and its known corrections."""
 
 from __future__ import annotations
 

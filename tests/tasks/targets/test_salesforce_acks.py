@@ -31,7 +31,7 @@ def test_acknowledgement_body_is_exactly_the_documented_shape(status: str, ack_t
     ev = ack_event(status, count=2)
     # when it is translated
     (request,) = requests_of(KIND.translate(ev, OPTIONS))
-    # then it is a JSON POST to /api/v1/acknowledgement with exactly PRODUCT.md's body
+    # then it is a JSON POST to /api/v1/acknowledgement with exactly the documented body
     assert request.method == "POST"
     assert request.url == f"{BASE_URL}/api/v1/acknowledgement"
     assert request.endpoint == "acknowledgement"

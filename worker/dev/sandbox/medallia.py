@@ -1,8 +1,8 @@
 """Strict checks and answers of the Medallia Conversations delivery-receipt look-alike.
 
-The checks follow the vendor document as corrected by PRODUCT.md: `time` in epoch seconds, an
-integer `error.code`, `error` present exactly for failed/undelivered, and no `watermark`. The
-generic JSON-shape checks are in `worker.dev.sandbox.checks`.
+The checks follow the vendor document as corrected by the vendor's reference connectors: `time` in
+epoch seconds, an integer `error.code`, `error` present exactly for failed/undelivered, and no
+`watermark`. The generic JSON-shape checks are in `worker.dev.sandbox.checks`.
 """
 
 from __future__ import annotations

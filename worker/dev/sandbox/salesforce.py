@@ -1,8 +1,8 @@
 """Strict checks and answers of the Salesforce Interaction Service look-alike.
 
-The checks follow the vendor document as corrected by PRODUCT.md ("Facts that the vendor pages
-get wrong"): they are pure functions so that tests and tools can check a request without a
-server.
+The checks follow the vendor document as corrected by the facts its page gets wrong (listed
+in docs/concepts/event.md): they are pure functions so that tests and tools can check a request
+without a server.
 """
 
 from __future__ import annotations
