@@ -148,8 +148,9 @@ def test_the_previous_release_runs_beside_this_one_and_what_it_left_is_finished(
         replay=upgrade.seen["replay"][1],
     )
     # then what the previous release delivered, parked and dead-lettered before the overlap
-    # was finished: delivered, its parked retries after the outage, its refused events once
-    # this release's CLI replayed them
+    # was finished: delivered; its parked retries after the outage, and its refused events
+    # once this release's CLI replayed them, both by this release's worker (the target
+    # accepted them only once the old workers were gone)
     assert set(g.before) <= set(posts)
     assert set(g.parked) <= set(posts)
     assert set(g.refused) <= set(posts)
@@ -157,8 +158,6 @@ def test_the_previous_release_runs_beside_this_one_and_what_it_left_is_finished(
     # previous release's workers, their receipts delivered before the overlap too
     assert all(Correlations().lookup("smpp", pmid) for pmid in g.records)
     assert set(g.records[:3]) <= set(posts)
-    # and this release's worker took part (it delivered after the old ones were gone)
-    assert set(g.copies) <= set(posts)
 
 
 @pytest.mark.xfail(strict=True, reason="phase 2: compatibility layer pending")
