@@ -11,17 +11,17 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
 from tasks.backoff import RetryPolicy
 from tasks.targets import TARGET_KINDS
+from worker.config.env import Secret, substitute
 from worker.config.urls import http_url_problems
 from worker.sources import SECRET_KEYS, Source, parse_sources
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _COMMON_KEYS = {"kind", "base_url", "auth", "timeout", "retry", "rate_limit", "allow_http"}
 _AUTH_KEYS: dict[str, tuple[set[str], set[str]]] = {
@@ -33,13 +33,6 @@ _AUTH_KEYS: dict[str, tuple[set[str], set[str]]] = {
 }
 _SECRET_KEYS = {"token", "client_secret", "secret", "private_key", *SECRET_KEYS}
 DEFAULT_TIMEOUT = 10.0
-
-
-class Secret(str):
-    """A string that never prints itself."""
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +78,19 @@ class ConfigError(Exception):
         super().__init__(f"{source}: {len(problems)} configuration problem(s):\n{lines}")
 
 
-def load_config(path: str, environ: Mapping[str, str] | None = None) -> RelayConfig:
-    """Read and check the targets file at `path`; raise `ConfigError` listing every problem."""
+SECTIONS = ("targets", "sources")
+
+
+def load_config(
+    path: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    secrets_for: Collection[str] = SECTIONS,
+) -> RelayConfig:
+    """Read and check the targets file at `path`; raise `ConfigError` listing every problem.
+    `secrets_for`: the sections whose ${VAR} secrets this process uses, and so needs set (a
+    worker sends to targets, the ingress checks sources' signatures: neither is given the
+    other's secrets, see `parse_config`)."""
     try:
         with open(path, "rb") as handle:
             document = tomllib.load(handle)
@@ -94,16 +98,22 @@ def load_config(path: str, environ: Mapping[str, str] | None = None) -> RelayCon
         raise ConfigError(path, ["file not found (set RELAY_CONFIG to the targets file)"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
-    return parse_config(document, path, os.environ if environ is None else environ)
+    return parse_config(document, path, os.environ if environ is None else environ, secrets_for)
 
 
 def parse_config(
-    document: Mapping[str, Any], source: str, environ: Mapping[str, str]
+    document: Mapping[str, Any],
+    source: str,
+    environ: Mapping[str, str],
+    secrets_for: Collection[str] = SECTIONS,
 ) -> RelayConfig:
-    """Check a decoded targets document; raise `ConfigError` listing every problem."""
+    """Check a decoded targets document; raise `ConfigError` listing every problem.
+
+    An unset ${VAR} in a section outside `secrets_for` is no problem: it reads as a stand-in
+    ("(VAR not given to this process)") that is never sent nor taken for a secret."""
     problems: list[str] = []
     secrets: set[str] = set()
-    document = _substitute(document, "", environ, problems, secrets)
+    document = substitute(document, environ, secrets_for, _SECRET_KEYS, problems, secrets)
     unknown = set(document) - {"targets", "retry", "sources"}
     problems += [
         f"{key}: unknown top-level key (expected [targets.NAME], [sources.NAME] and [retry])"
@@ -139,28 +149,6 @@ def check_timing(config: RelayConfig, task_budget: float, visibility_timeout: fl
             f"({visibility_timeout:g}s), or a slow task is handed to a second worker"
         )
         raise ConfigError("environment", [problem])
-
-
-def _substitute(
-    value: Any, where: str, environ: Mapping[str, str], problems: list[str], secrets: set[str]
-) -> Any:
-    """Replace ${VAR} in every string; missing variables are problems, values become Secrets."""
-    if isinstance(value, dict):
-        return {
-            k: _substitute(v, f"{where}.{k}" if where else k, environ, problems, secrets)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_substitute(v, where, environ, problems, secrets) for v in value]
-    if not isinstance(value, str) or "${" not in value:
-        return value
-    missing = [m for m in _ENV_REF.findall(value) if m not in environ]
-    for name in missing:
-        problems.append(f"{where}: environment variable {name} is not set")
-    result = Secret(_ENV_REF.sub(lambda m: environ.get(m.group(1), ""), value))
-    if result and where.rsplit(".", 1)[-1] in _SECRET_KEYS:
-        secrets.add(result)
-    return result
 
 
 def _target(name: str, table: Any, defaults: RetryPolicy, problems: list[str]) -> Target | None:

@@ -161,7 +161,7 @@ def create_app() -> Ingress:
     settings = get_settings()
     logs.configure(settings.log_format)
     try:
-        config = load_config(settings.config_path)
+        config = load_config(settings.config_path, secrets_for=("sources",))
     except ConfigError as exc:
         print(f"relay ingress: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
