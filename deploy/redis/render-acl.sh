@@ -1,9 +1,9 @@
 #!/bin/sh
 # Writes Redis's ACL file of the relay's users from users.acl.template: each @VARIABLE@ becomes
 # the SHA-256 of that environment variable's value (Redis's "#<hash>" form: the file holds no
-# password). Refuses a password that is unset, empty, shorter than 16 characters or the
-# examples' change-me, naming it.
-#   RELAY_REDIS_WORKER_PASSWORD=... ... sh render-acl.sh users.acl.template > users.acl
+# password). Refuses a password that is unset, empty, shorter than 16 characters, not letters
+# and digits (it goes into the components' Redis URLs) or the examples' change-me, naming it.
+#   REDIS_WORKER_PASSWORD=... ... sh render-acl.sh users.acl.template > users.acl
 set -eu
 template=${1:-$(dirname "$0")/users.acl.template}
 script=""
@@ -18,6 +18,11 @@ for name in $(grep -o '@[A-Z_]*@' "$template" | tr -d @ | sort -u); do
         echo "render-acl.sh: $name is shorter than 16 characters" >&2
         exit 2
     fi
+    case "$value" in
+        *[!A-Za-z0-9]*)
+            echo "render-acl.sh: $name must be letters and digits only (it goes into URLs)" >&2
+            exit 2 ;;
+    esac
     hash=$(printf %s "$value" | sha256sum | cut -d ' ' -f 1)
     script="$script s/@$name@/$hash/g;"
 done

@@ -28,7 +28,14 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.deploy.kube import Docs, container_of, port_number, relay_env, secret_data
-from tests.deploy.uses import DEPLOY, ROOT, env_example, interpolate, uvicorn_params
+from tests.deploy.uses import (
+    DEPLOY,
+    ROOT,
+    env_example,
+    interpolate,
+    secret_names_in_targets,
+    uvicorn_params,
+)
 from tests.support.harness import own_key_prefix, wait_for
 from worker.dev.local_redis import free_port
 from worker.dev.processes import stop_group
@@ -156,6 +163,12 @@ def test_the_compose_ingress_answers_its_health_check_and_adds_up_every_process(
     ingress = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["ingress"]
     argv = [interpolate(str(a)) for a in ingress["command"]]
     env = clean_env(**env_example())
+    needed = secret_names_in_targets(DEPLOY / "relay.sandbox.toml") | {"RELAY_INGRESS_TOKEN"}
+    for path in ingress["env_file"]:  # the service's own secrets, set as the operator would
+        given = env_example(path)
+        env.update(
+            {k: v or (f"{k.lower()}-0123456789" if k in needed else v) for k, v in given.items()}
+        )
     env.update({k: interpolate(str(v)) for k, v in ingress["environment"].items()})
     env.update(  # what TARGETS_FILE mounts by default; the session's Redis
         RELAY_CONFIG=str(DEPLOY / "relay.sandbox.toml"),

@@ -28,9 +28,9 @@ from worker.dev.sandbox import Sandbox
 pytestmark = pytest.mark.timeout(180)
 RENDER = DEPLOY / "redis" / "render-acl.sh"
 USERS = ("worker", "ingress", "flower", "ops", "keda")
-PASSWORDS = {u: f"{u}-password-0123456789abcdef" for u in USERS}
-ENV = {f"RELAY_REDIS_{u.upper()}_PASSWORD": p for u, p in PASSWORDS.items()}
-ADMIN = "test-admin-password-0123456789"
+PASSWORDS = {u: f"{u}password0123456789abcdef" for u in USERS}
+ENV = {f"REDIS_{u.upper()}_PASSWORD": p for u, p in PASSWORDS.items()}
+ADMIN = "testadminpassword0123456789"
 
 
 def render(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -94,9 +94,10 @@ def acl_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AclRedis]:
 @pytest.mark.parametrize(
     ("change", "said"),
     [
-        ({"RELAY_REDIS_FLOWER_PASSWORD": "change-me"}, "set RELAY_REDIS_FLOWER_PASSWORD"),
-        ({"RELAY_REDIS_KEDA_PASSWORD": ""}, "set RELAY_REDIS_KEDA_PASSWORD"),
-        ({"RELAY_REDIS_OPS_PASSWORD": "short"}, "RELAY_REDIS_OPS_PASSWORD is shorter"),
+        ({"REDIS_FLOWER_PASSWORD": "change-me"}, "set REDIS_FLOWER_PASSWORD"),
+        ({"REDIS_KEDA_PASSWORD": ""}, "set REDIS_KEDA_PASSWORD"),
+        ({"REDIS_OPS_PASSWORD": "short"}, "REDIS_OPS_PASSWORD is shorter"),
+        ({"REDIS_OPS_PASSWORD": "with/slash@and:colon0123"}, "letters and digits only"),
     ],
 )
 def test_the_acl_file_is_not_written_with_a_missing_or_example_password(
