@@ -27,7 +27,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.deploy.kube import Docs, container_of, port_number, relay_env, secret_data
+from tests.deploy.kube import Docs, container_of, env_from, port_number
 from tests.deploy.uses import (
     DEPLOY,
     ROOT,
@@ -142,8 +142,7 @@ def kube_ingress(
     found = container_of(docs, "relay-ingress")
     [targets] = [d for d in docs if "relay-targets" in d["metadata"]["name"]]
     (tmp / "relay.toml").write_text(targets["data"]["relay.toml"])
-    env = clean_env(**relay_env(docs), **secret_data(docs))
-    env.update({e["name"]: e["value"] for e in found.get("env", []) if "value" in e})
+    env = clean_env(**env_from(docs, found))  # its ConfigMap, its own Secret, its env
     env.update(RELAY_CONFIG=str(tmp / "relay.toml"), REDIS_URL=redis_url, RELAY_KEY_PREFIX=prefix)
     assert not any("$(" in arg for arg in found["args"])  # nothing for the kubelet to expand
     return found["args"], env
