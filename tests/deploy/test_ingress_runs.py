@@ -155,20 +155,27 @@ def prefix(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield name
 
 
+def compose_env(service: dict[str, Any]) -> dict[str, str]:
+    """What a compose service's containers are given: its env_file (each secret set, as the
+    operator would) and its environment, ${...} at their defaults."""
+    env = clean_env(**env_example())
+    needed = secret_names_in_targets(DEPLOY / "relay.sandbox.toml") | {"RELAY_INGRESS_TOKEN"}
+    for path in service["env_file"]:
+        given = env_example(path)
+        env.update(
+            {k: v or (f"{k.lower()}-0123456789" if k in needed else v) for k, v in given.items()}
+        )
+    env.update({k: interpolate(str(v)) for k, v in service["environment"].items()})
+    return env
+
+
 def test_the_compose_ingress_answers_its_health_check_and_adds_up_every_process(
     tmp_path: Path, redis_url: str, prefix: str
 ) -> None:
     # given the compose service's command and environment (.env.example, its tmpfs a new folder)
     ingress = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["ingress"]
     argv = [interpolate(str(a)) for a in ingress["command"]]
-    env = clean_env(**env_example())
-    needed = secret_names_in_targets(DEPLOY / "relay.sandbox.toml") | {"RELAY_INGRESS_TOKEN"}
-    for path in ingress["env_file"]:  # the service's own secrets, set as the operator would
-        given = env_example(path)
-        env.update(
-            {k: v or (f"{k.lower()}-0123456789" if k in needed else v) for k, v in given.items()}
-        )
-    env.update({k: interpolate(str(v)) for k, v in ingress["environment"].items()})
+    env = compose_env(ingress)
     env.update(  # what TARGETS_FILE mounts by default; the session's Redis
         RELAY_CONFIG=str(DEPLOY / "relay.sandbox.toml"),
         REDIS_URL=redis_url,
