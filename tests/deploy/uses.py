@@ -145,7 +145,7 @@ def _celery_help(subcommand: str) -> str:
 
 
 def settings_variables() -> set[str]:
-    """Every variable the settings read (each declared once, in worker.settings.SPECS)."""
+    """Every variable the settings read (worker/settings/, the one place they are declared)."""
     from worker.settings import SPECS
 
     return {spec.env for spec in SPECS}
