@@ -27,8 +27,15 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.deploy.kube import Docs, container_of, port_number, relay_env, secret_data
-from tests.deploy.uses import DEPLOY, ROOT, env_example, interpolate, uvicorn_params
+from tests.deploy.kube import Docs, container_of, env_from, port_number
+from tests.deploy.uses import (
+    DEPLOY,
+    ROOT,
+    env_example,
+    interpolate,
+    secret_names_in_targets,
+    uvicorn_params,
+)
 from tests.support.harness import own_key_prefix, wait_for
 from worker.dev.local_redis import free_port
 from worker.dev.processes import stop_group
@@ -135,8 +142,7 @@ def kube_ingress(
     found = container_of(docs, "relay-ingress")
     [targets] = [d for d in docs if "relay-targets" in d["metadata"]["name"]]
     (tmp / "relay.toml").write_text(targets["data"]["relay.toml"])
-    env = clean_env(**relay_env(docs), **secret_data(docs))
-    env.update({e["name"]: e["value"] for e in found.get("env", []) if "value" in e})
+    env = clean_env(**env_from(docs, found))  # its ConfigMap, its own Secret, its env
     env.update(RELAY_CONFIG=str(tmp / "relay.toml"), REDIS_URL=redis_url, RELAY_KEY_PREFIX=prefix)
     assert not any("$(" in arg for arg in found["args"])  # nothing for the kubelet to expand
     return found["args"], env
@@ -149,14 +155,27 @@ def prefix(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield name
 
 
+def compose_env(service: dict[str, Any]) -> dict[str, str]:
+    """What a compose service's containers are given: its env_file (each secret set, as the
+    operator would) and its environment, ${...} at their defaults."""
+    env = clean_env(**env_example())
+    needed = secret_names_in_targets(DEPLOY / "relay.sandbox.toml") | {"RELAY_INGRESS_TOKEN"}
+    for path in service["env_file"]:
+        given = env_example(path)
+        env.update(
+            {k: v or (f"{k.lower()}-0123456789" if k in needed else v) for k, v in given.items()}
+        )
+    env.update({k: interpolate(str(v)) for k, v in service["environment"].items()})
+    return env
+
+
 def test_the_compose_ingress_answers_its_health_check_and_adds_up_every_process(
     tmp_path: Path, redis_url: str, prefix: str
 ) -> None:
     # given the compose service's command and environment (.env.example, its tmpfs a new folder)
     ingress = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["ingress"]
     argv = [interpolate(str(a)) for a in ingress["command"]]
-    env = clean_env(**env_example())
-    env.update({k: interpolate(str(v)) for k, v in ingress["environment"].items()})
+    env = compose_env(ingress)
     env.update(  # what TARGETS_FILE mounts by default; the session's Redis
         RELAY_CONFIG=str(DEPLOY / "relay.sandbox.toml"),
         REDIS_URL=redis_url,

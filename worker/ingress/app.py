@@ -37,6 +37,7 @@ from worker.ingress.storing import STORE_ERRORS, Storage
 from worker.intake.correlate import check_record
 from worker.observe import logs
 from worker.observe.metrics import INGRESS_REQUESTS, INGRESS_SECONDS
+from worker.observe.secrets import process_secrets
 from worker.observe.sentry import init_sentry
 from worker.settings import Settings, get_settings
 
@@ -160,11 +161,11 @@ def create_app() -> Ingress:
     settings = get_settings()
     logs.configure(settings.log_format)
     try:
-        config = load_config(settings.config_path)
+        config = load_config(settings.config_path, secrets_for=("sources",))
     except ConfigError as exc:
         print(f"relay ingress: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    init_sentry(settings.sentry_dsn, config.secrets)
+    init_sentry(settings.sentry_dsn, process_secrets(settings, config))
     if not config.sources:
         log.warning("ingress: no [sources.NAME] configured; every callback will be answered 404")
     return Ingress(config, settings)

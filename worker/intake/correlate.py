@@ -47,7 +47,7 @@ def register_correlations(
 ) -> CorrelateReport:
     """Store correlation records (dicts as `relay correlate` reads them); the bad ones are
     reported, the good ones stored and the receipts waiting for them released."""
-    config = config or load_config(get_settings().config_path)
+    config = config or load_config(get_settings().config_path, secrets_for=())
     report = CorrelateReport()
     good: list[Checked] = []
     for number, data in enumerate(records, start=1):

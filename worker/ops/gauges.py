@@ -41,7 +41,9 @@ class StateCollector(Collector):
         read: the worker's start-up check has said why)."""
         if self.sources is None:
             try:
-                self.sources = sorted(load_config(get_settings().config_path).sources)
+                self.sources = sorted(
+                    load_config(get_settings().config_path, secrets_for=()).sources
+                )
             except ConfigError:
                 self.sources = []
         return self.sources

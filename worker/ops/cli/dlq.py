@@ -133,7 +133,7 @@ def _replay_receipts(store: DeadLetterStore, letters: list[DeadLetter]) -> None:
     from worker.stores.correlations import Correlations
 
     try:
-        sources = load_config(get_settings().config_path).sources
+        sources = load_config(get_settings().config_path, secrets_for=()).sources
     except ConfigError:
         sources = {}
     correlations = Correlations()

@@ -131,13 +131,25 @@ def health(max_idle: float, worker_name: str | None, redis_down_ok: bool) -> Non
     click.echo("healthy")
 
 
+_SECRETS_FOR = {"all": ("targets", "sources"), "worker": ("targets",), "ingress": ("sources",)}
+
+
 @main.command("check-config")
-def check_config() -> None:
+@click.option(
+    "--for",
+    "role",
+    type=click.Choice(sorted(_SECRETS_FOR)),
+    default="all",
+    show_default=True,
+    help="Check the secrets this component is given: a worker the targets', the ingress the "
+    "sources'.",
+)
+def check_config(role: str) -> None:
     """Validate RELAY_CONFIG; list every problem and exit 1 if there is any."""
     settings = get_settings()
     path = settings.config_path
     try:
-        config = load_config(path)
+        config = load_config(path, secrets_for=_SECRETS_FOR[role])
         check_timing(config, settings.task_budget, settings.visibility_timeout)
     except ConfigError as exc:
         click.echo(str(exc), err=True)
