@@ -6,10 +6,8 @@ import sys
 from typing import IO
 
 import click
-import redis
 
 from worker.config import ConfigError
-from worker.settings import get_settings, safe_url
 
 
 @click.command()
@@ -56,9 +54,8 @@ def correlate(source: IO[str]) -> None:
         report = register_correlations(read_lines(source))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    except (redis.RedisError, OSError) as exc:
-        url = safe_url(get_settings().redis_url)
-        raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {source.name}: {exc}") from None
     for problem in report.problems:
         click.echo(f"relay correlate: {problem}", err=True)
     click.echo(

@@ -7,10 +7,9 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 
 import click
-import redis
 
 from worker.ops.cli.output import json_text, masked, printable
-from worker.settings import get_settings, safe_url
+from worker.settings import get_settings
 
 # What each place means for an operator, in the order an event passes them.
 _MEANING = {
@@ -47,11 +46,7 @@ def trace_command(
     if message_ids and not target:
         raise click.UsageError("--message-id needs --target")
     hints = [(target, mid) for mid in message_ids if target]
-    try:
-        found = trace(get_redis(), get_redis(raw=True), event_id, hints)
-    except redis.RedisError as exc:
-        url = safe_url(get_settings().redis_url)
-        raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from None
+    found = trace(get_redis(), get_redis(raw=True), event_id, hints)
     if as_json:
         click.echo(json_text({"event_id": event_id, "found": [asdict(s) for s in found.sightings]}))
     for s in [] if as_json else found.sightings:
