@@ -32,6 +32,7 @@ _AUTH_KEYS: dict[str, tuple[set[str], set[str]]] = {
 }
 _SECRET_KEYS = {"token", "client_secret", "secret", "private_key", *SECRET_KEYS}
 DEFAULT_TIMEOUT = 10.0
+_UNSET = " is not set"  # the end of an unset ${VAR}'s problem line
 
 
 class Secret(str):
@@ -76,10 +77,14 @@ class RelayConfig:
 
 
 class ConfigError(Exception):
-    """The configuration is unusable; `problems` lists every reason, one line each."""
+    """The configuration is unusable; `problems` lists every reason, one line each (an unset
+    ${VAR} once: what the checks then say of its empty value is not news, and wrong)."""
 
     def __init__(self, source: str, problems: list[str]) -> None:
-        self.problems = problems
+        unset = {p.split(":")[0] for p in problems if p.endswith(_UNSET)}
+        self.problems = problems = [
+            p for p in problems if p.endswith(_UNSET) or p.split(":")[0] not in unset
+        ]
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"{source}: {len(problems)} configuration problem(s):\n{lines}")
 
@@ -155,7 +160,7 @@ def _substitute(
         return value
     missing = [m for m in _ENV_REF.findall(value) if m not in environ]
     for name in missing:
-        problems.append(f"{where}: environment variable {name} is not set")
+        problems.append(f"{where}: environment variable {name}{_UNSET}")
     result = Secret(_ENV_REF.sub(lambda m: environ.get(m.group(1), ""), value))
     if result and where.rsplit(".", 1)[-1] in _SECRET_KEYS:
         secrets.add(result)
@@ -265,12 +270,8 @@ def _auth_value_problems(raw: Any, key: str, where: str) -> list[str]:
 
 
 def _positive(value: Any, where: str, problems: list[str]) -> float | None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value <= 0:
         problems.append(f"{where}: must be a positive number, got {value!r}")
         return None
     return float(value)

@@ -116,3 +116,35 @@ def test_help_reads_for_a_newcomer(relay: Relay) -> None:
     for command in ((), ("dlq",), ("retries",), ("push",), ("status",)):
         result = relay.cli(*command, "--help")
         assert result.returncode == 0 and "Usage:" in result.stdout
+
+
+def test_check_config_names_each_unset_variable_once_and_nothing_else(relay: Relay) -> None:
+    # given a targets file whose secrets and URLs come from variables that are not set
+    config = relay.tmp / "unset.toml"
+    config.write_text(
+        '[targets.md]\nkind = "medallia"\nbase_url = "https://${MD_HOST}"\n'
+        'channel_guid = "6f1c2a5e-0000-4000-8000-000000000001"\n'
+        'auth = { type = "client_credentials", token_url = "${MD_TOKEN_URL}", '
+        'client_id = "${MD_ID}", client_secret = "${MD_SECRET}" }\n'
+        '[targets.sf]\nkind = "salesforce"\nbase_url = "https://sf.example.com"\n'
+        'org_id = "00D5g000004xyzA"\nauthorization_context = "P"\n'
+        'auth = { type = "bearer", token = "${SF_UNSET}" }\n'
+    )
+    relay.env["RELAY_CONFIG"] = str(config)
+
+    # when the operator checks it
+    result = relay.cli("check-config")
+
+    # then each variable is named once, where it is used, and nothing is said of its value
+    assert result.returncode == 1
+    problems = [line for line in result.stderr.splitlines() if line.startswith("  - ")]
+    assert problems == [
+        f"  - {where}: environment variable {name} is not set"
+        for where, name in [
+            ("targets.md.base_url", "MD_HOST"),
+            ("targets.md.auth.token_url", "MD_TOKEN_URL"),
+            ("targets.md.auth.client_id", "MD_ID"),
+            ("targets.md.auth.client_secret", "MD_SECRET"),
+            ("targets.sf.auth.token", "SF_UNSET"),
+        ]
+    ]
