@@ -148,3 +148,18 @@ def test_check_config_names_each_unset_variable_once_and_nothing_else(relay: Rel
             ("targets.sf.auth.token", "SF_UNSET"),
         ]
     ]
+
+
+def test_dlq_show_keeps_epoch_times_and_masks_the_recipient(relay: Relay) -> None:
+    # given a dead letter of an event dated in epoch seconds
+    relay.start_worker()
+    relay.push(event("nowhere", "sent", event_id="ev-epoch", occurred_at=1764720000))
+    wait_for(lambda: len(relay.dead_letters()) == 1, 30, "the dead letter")
+    [letter] = relay.dead_letters()
+
+    # when the operator shows it
+    shown = relay.cli("dlq", "show", letter.id).stdout
+
+    # then the time reads whole and the recipient does not
+    assert '"occurred_at": 1764720000' in shown
+    assert RECIPIENT not in shown and "+4**********78" in shown

@@ -72,11 +72,7 @@ def show(letter_id: str, as_json: bool) -> None:
         click.echo(f"{name:<12}{printable(getattr(letter, name))}")
     click.echo(f"{'error':<12}{masked(letter.error)}")
     print_history(letter.history)
-    event = letter.event
-    if isinstance(event, dict) and isinstance(event.get("receipt"), dict):  # uncorrelated
-        receipt = event["receipt"]
-        event = {**event, "receipt": {**receipt, "recipient": mask(receipt.get("recipient"))}}
-    click.echo("event       " + masked_event(event))
+    click.echo("event       " + masked_event(letter.event))
 
 
 @dlq.command()

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from worker.observe.logs import one_line
-from worker.observe.masking import mask, mask_text
+from worker.observe.masking import mask_fields, mask_text
 
 
 def printable(value: object, width: int | None = None) -> str:
@@ -37,11 +37,9 @@ def json_text(value: Any, indent: int | None = 2) -> str:
 
 
 def masked_event(event: Any) -> str:
-    """An event for human eyes: its recipient masked, other text masked where it looks like
-    a phone number or an address; a raw line as masked text."""
+    """An event for human eyes: recipients masked, other text masked where it looks like a
+    phone number or an address, numbers (times, codes) as they are; a raw line as masked
+    text."""
     if not isinstance(event, dict):
         return masked(event)
-    shown = dict(event)
-    if "recipient" in shown:
-        shown["recipient"] = mask(shown["recipient"])
-    return mask_text(json_text(shown, indent=None))
+    return json_text(mask_fields(event), indent=None)
