@@ -163,3 +163,21 @@ def test_dlq_show_keeps_epoch_times_and_masks_the_recipient(relay: Relay) -> Non
     # then the time reads whole and the recipient does not
     assert '"occurred_at": 1764720000' in shown
     assert RECIPIENT not in shown and "+4**********78" in shown
+
+
+def test_listings_cut_long_ids_visibly_and_print_them_whole_with_wide(relay: Relay) -> None:
+    # given a dead letter whose event id is longer than the table's column
+    long_id = "ev-" + "0123456789" * 5
+    relay.start_worker()
+    relay.push(event("nowhere", "sent", event_id=long_id))
+    wait_for(lambda: len(relay.dead_letters()) == 1, 30, "the dead letter")
+
+    # when the operator lists it, narrow, wide and as JSON
+    narrow = relay.cli("dlq", "list").stdout
+    wide = relay.cli("dlq", "list", "--wide").stdout
+    [record] = json.loads(relay.cli("dlq", "list", "--json").stdout)
+
+    # then the cut id says it is cut, the whole one is there to copy, and it traces
+    assert long_id not in narrow and long_id[:18] + "~" in narrow
+    assert long_id in wide and record["event_id"] == long_id
+    assert relay.cli("trace", long_id).returncode == 0

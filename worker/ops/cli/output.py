@@ -8,6 +8,7 @@ first and mask the last; `--json` keeps the record whole (escaped where it must 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from worker.observe.logs import one_line
@@ -18,6 +19,13 @@ def printable(value: object, width: int | None = None) -> str:
     """`value` as one line of text: control characters and lone surrogates escaped."""
     text = one_line("-" if value is None else str(value))
     return text if width is None else text[:width]
+
+
+def cut(value: object, width: int) -> str:
+    """`value` printable in `width` characters, a cut one ending in '~' (so nobody takes it
+    for a whole id; `--wide` prints it whole)."""
+    text = printable(value)
+    return text if len(text) <= width else text[: width - 1] + "~"
 
 
 def masked(value: object, width: int | None = None) -> str:
@@ -43,3 +51,22 @@ def masked_event(event: Any) -> str:
     if not isinstance(event, dict):
         return masked(event)
     return json_text(mask_fields(event), indent=None)
+
+
+def stamp(value: float | str | None, ms: bool = False) -> str:
+    """A time, whole, in UTC: 2026-12-03T01:44:44Z, or with milliseconds (…44.250Z); an
+    ISO-8601 text (a dead letter's failed_at) is read first. '-' when there is none."""
+    if value is None or value == "":
+        return "-"
+    try:
+        moment = (
+            datetime.fromisoformat(value)
+            if isinstance(value, str)
+            else datetime.fromtimestamp(float(value), UTC)
+        )
+    except (ValueError, OverflowError, OSError):
+        return printable(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    text = moment.astimezone(UTC).isoformat(timespec="milliseconds" if ms else "seconds")
+    return text.replace("+00:00", "Z")
