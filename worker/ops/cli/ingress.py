@@ -18,7 +18,7 @@ def ingress(host: str, port: int, workers: int) -> None:
     """Serve the ingress: POST /v1/receipts/SOURCE, POST /v1/correlations, GET /healthz,
     GET /metrics.
 
-    For development; in production run uvicorn itself (see the README):
+    For development; in production run uvicorn itself (see the deploying docs):
     uvicorn --factory worker.ingress.app:create_app --workers N --no-access-log ...
     """
     import uvicorn

@@ -133,7 +133,9 @@ def health(max_idle: float, worker_name: str | None, redis_down_ok: bool) -> Non
     """Exit 1 if no worker is alive, or messages wait while workers receive nothing.
 
     Catches Celery's silent stop after a Redis reconnect (celery #8030, #10302); use it as a
-    liveness probe: `relay health --redis-down-ok --worker celery@$POD_NAME`.
+    liveness probe: `relay health --redis-down-ok --worker celery@$POD_NAME`. Exit status: 0
+    healthy (or Redis unreachable, with --redis-down-ok); 1 unhealthy, Redis unreachable, or
+    Redis refusing REDIS_URL's password or database (with --redis-down-ok too).
     """
     from worker.intake.inflight import stuck
     from worker.ops.status import backlog
@@ -224,7 +226,16 @@ def sandbox(host: str, port: int, latency: float, play: str | None, **options: A
     help="Stop after this many seconds (default: run until Ctrl-C).",
 )
 def dev(duration: float | None) -> None:
-    """Run everything locally: Redis, the sandbox APIs, a worker, and sample events."""
+    """Run everything locally: Redis, the sandbox APIs, Flower, a worker, the ingress, and
+    sample events.
+
+    Without REDIS_URL it starts its own Redis and uses the default keys (events go onto
+    relay:inbox); with REDIS_URL it uses that Redis under the prefix relay-dev. Every address
+    it prints is its own (ports the kernel picked). Its banner gives lines to copy into another
+    shell: the environment, a first event pushed with redis-cli, relay commands. Ctrl-C (or
+    SIGTERM) stops everything it started and keeps only the logs, whose folder it names.
+    Exit status: 0 the samples settled (and it was stopped or its --duration ended), 1 not.
+    """
     from worker.dev.run import run_dev
 
     sys.exit(run_dev(duration))
