@@ -158,3 +158,20 @@ def test_a_worker_refuses_to_start_on_a_password_problem(
     assert time.monotonic() - started < 30
     assert "relay worker: Redis at" in result.stderr
     assert "authentication failed" in result.stderr and "wrong-one" not in result.stderr
+
+
+@pytest.mark.parametrize("given", ["", "wrong-one"], ids=["missing", "wrong"])
+def test_a_sentinel_password_problem_is_not_an_outage(locked_redis: LocalRedis, given: str) -> None:
+    # given sentinels that want a password RELAY_SENTINEL_PASSWORD lacks (redis-py reports
+    # only that no master was found)
+    env = _env(f"sentinel://127.0.0.1:{locked_redis.port}/0")
+    if given:
+        env["RELAY_SENTINEL_PASSWORD"] = given
+
+    # when a liveness probe that forgives outages asks
+    result, took = _relay(env, "health", "--redis-down-ok")
+
+    # then it fails at once, naming the sentinels' password
+    assert result.returncode == 1 and took < FAST
+    assert "authentication failed" in result.stderr
+    assert "RELAY_SENTINEL_PASSWORD" in result.stderr and "wrong-one" not in result.stderr

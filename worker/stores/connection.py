@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import socket
 import threading
 from collections.abc import Callable
@@ -151,6 +152,8 @@ def _master_through_sentinels(url: str, options: dict[str, Any]) -> redis.Redis:
             "password": settings.sentinel_password,
             "socket_timeout": 2,
             "socket_connect_timeout": 2,
+            # The client's own policy: redis-py's default retried a refused password too.
+            "retry": copy.deepcopy(options["retry"]),
         },
     )
     client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]

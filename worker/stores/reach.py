@@ -7,6 +7,7 @@ a mistyped secret must not look like "Redis down, all fine".
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
@@ -18,6 +19,7 @@ from redis.exceptions import (
     NoPermissionError,
     TryAgainError,
 )
+from redis.sentinel import MasterNotFoundError
 
 from worker.settings import safe_url
 from worker.stores.connection import CLI_PATIENCE, build_client, is_sentinel, parse_sentinel_url
@@ -43,32 +45,41 @@ class RedisProblem:
 def describe(exc: redis.RedisError, url: str) -> RedisProblem:
     """The problem behind `exc`, raised while using Redis at `url` (REDIS_URL)."""
     where = f"Redis at {safe_url(url)}"
+    # redis-py's MasterNotFoundError quotes a page-long repr of each sentinel's client.
+    detail = _sentinels_said(exc) if isinstance(exc, MasterNotFoundError) else _text(exc)
+    if isinstance(exc, MasterNotFoundError) and any(m in str(exc) for m in _AUTH_MARKS):
+        return RedisProblem(
+            "authentication",
+            f"the sentinels of {safe_url(url)}: authentication failed ({detail}): set "
+            "RELAY_SENTINEL_PASSWORD to the sentinels' own password (their requirepass); the "
+            "master's goes in REDIS_URL.",
+        )
     if isinstance(exc, redis.AuthenticationError) or _says(exc, "NOAUTH", "WRONGPASS"):
         return RedisProblem(
             "authentication",
-            f"{where}: authentication failed ({_text(exc)}): {_auth_hint(url, str(exc))}",
+            f"{where}: authentication failed ({detail}): {_auth_hint(url, str(exc))}",
         )
     if isinstance(
         exc, redis.ConnectionError | redis.TimeoutError | MasterDownError | TryAgainError
     ):
         return RedisProblem(
             "down",
-            f"cannot reach {where} ({_text(exc)}): is Redis running there, and are "
+            f"cannot reach {where} ({detail}): is Redis running there, and are "
             "REDIS_URL's host and port right?",
         )
     if isinstance(exc, InvalidResponse):
         return RedisProblem(
             "refused",
-            f"what answers at {safe_url(url)} does not speak Redis ({_text(exc)}): check "
+            f"what answers at {safe_url(url)} does not speak Redis ({detail}): check "
             "REDIS_URL's port.",
         )
     if isinstance(exc, NoPermissionError):
         return RedisProblem(
             "refused",
-            f"{where} refused a command ({_text(exc)}): REDIS_URL's user lacks a permission "
+            f"{where} refused a command ({detail}): REDIS_URL's user lacks a permission "
             "the relay needs.",
         )
-    return RedisProblem("refused", f"{where} refused ({_text(exc)}): check REDIS_URL.")
+    return RedisProblem("refused", f"{where} refused ({detail}): check REDIS_URL.")
 
 
 def probe(url: str) -> RedisProblem | None:
@@ -81,6 +92,17 @@ def probe(url: str) -> RedisProblem | None:
     finally:
         client.close()
     return None
+
+
+# What redis-py's MasterNotFoundError quotes of a sentinel that refused to answer for lack of
+# a password (it collects each sentinel's error, then says only that no master was found).
+_AUTH_MARKS = ("AuthenticationError", "NOAUTH", "WRONGPASS", "invalid username-password")
+
+
+def _sentinels_said(exc: Exception) -> str:
+    """What each sentinel answered, without redis-py's page-long repr of each client."""
+    said = sorted(set(re.findall(r" - ([\w:.]+)", str(exc))))
+    return f"no master found; the sentinels: {', '.join(said) or '-'}"
 
 
 def _text(exc: Exception) -> str:
