@@ -98,10 +98,14 @@ def _start(run: Run) -> None:
     run.places += [
         Place("Flower", flower.url),
         Place("ingress", ingress.url, "providers' callbacks: POST /v1/receipts/SOURCE"),
-        Place("metrics", run.worker.url, "the worker's"),
+        Place("metrics", run.worker.url or _metrics_off(), "the worker's"),
         Place("config", str(config_path)),
         Place("logs", str(run.workdir.path)),
     ]
+
+
+def _metrics_off() -> str | None:
+    return "off (RELAY_METRICS_PORT=0)" if os.environ.get("RELAY_METRICS_PORT") == "0" else None
 
 
 def _started(run: Run, service: Service) -> Service:
