@@ -33,6 +33,7 @@ _AUTH_KEYS: dict[str, tuple[set[str], set[str]]] = {
 }
 _SECRET_KEYS = {"token", "client_secret", "secret", "private_key", *SECRET_KEYS}
 DEFAULT_TIMEOUT = 10.0
+_UNSET = " is not set"  # the end of an unset ${VAR}'s problem line
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +71,14 @@ class RelayConfig:
 
 
 class ConfigError(Exception):
-    """The configuration is unusable; `problems` lists every reason, one line each."""
+    """The configuration is unusable; `problems` lists every reason, one line each (an unset
+    ${VAR} once: what the checks then say of its empty value is not news, and wrong)."""
 
     def __init__(self, source: str, problems: list[str]) -> None:
-        self.problems = problems
+        unset = {p.split(":")[0] for p in problems if p.endswith(_UNSET)}
+        self.problems = problems = [
+            p for p in problems if p.endswith(_UNSET) or p.split(":")[0] not in unset
+        ]
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"{source}: {len(problems)} configuration problem(s):\n{lines}")
 
@@ -243,12 +248,8 @@ def _auth_value_problems(raw: Any, key: str, where: str, allow_http: bool) -> li
 
 
 def _positive(value: Any, where: str, problems: list[str]) -> float | None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value <= 0:
         problems.append(f"{where}: must be a positive number, got {value!r}")
         return None
     return float(value)

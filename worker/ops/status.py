@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+import tomllib
 from collections import Counter
 from typing import Any
 
 from worker.broker import queue_lists
+from worker.delivery.settle import UNKNOWN
 from worker.intake.inbox import Inbox
 from worker.intake.inflight import inflight_lists, lane_keys, lanes
 from worker.settings import get_settings
@@ -92,8 +94,38 @@ def _unlisted(client: Any) -> dict[str, int]:
     }
 
 
+def configured_targets() -> set[str] | None:
+    """The target names RELAY_CONFIG declares, read without its secrets; None when it cannot
+    be read."""
+    try:
+        with open(get_settings().config_path, "rb") as handle:
+            tables = tomllib.load(handle).get("targets")
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    return set(tables) if isinstance(tables, dict) else None
+
+
+def _by_label(report: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The report with retries and dead letters of targets not configured counted under
+    UNKNOWN, as the outcome counters count them: one row per target, not two for one event."""
+    known = configured_targets()
+    if known is None:
+        return report, []
+    strangers: set[str] = set()
+    folded = dict(report)
+    for part in ("retries_waiting", "dead_letters"):
+        counts: Counter[str] = Counter()
+        for name, n in report[part].items():
+            unknown = name not in known and name not in ("-", NEWER)
+            strangers |= {name} if unknown else set()
+            counts[UNKNOWN if unknown else name] += n
+        folded[part] = dict(counts)
+    return folded, sorted(strangers)
+
+
 def render_status(report: dict[str, Any]) -> str:
     """The report as a small table for people."""
+    report, strangers = _by_label(report)
     targets = sorted(
         set(report["retries_waiting"]) | set(report["dead_letters"]) | set(report["outcomes"])
     )
@@ -116,6 +148,8 @@ def render_status(report: dict[str, Any]) -> str:
         )
     if not targets:
         lines.append("(nothing yet)")
+    if strangers:
+        lines.append(f"{UNKNOWN}: events for targets not configured: {', '.join(strangers)}")
     return "\n".join(lines + _render_unlisted(inflight) + _render_receipts(report))
 
 

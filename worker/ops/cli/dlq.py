@@ -10,8 +10,8 @@ import click
 
 from tasks.envelope import Envelope
 from worker.observe.masking import mask
-from worker.ops.cli.output import json_text, masked, masked_event, printable
-from worker.ops.cli.retries import print_history
+from worker.ops.cli.output import cut, json_text, masked, masked_event, printable, stamp
+from worker.ops.cli.retries import WIDE, print_history
 from worker.stores.deadletters import REASONS, DeadLetter, DeadLetterStore
 
 
@@ -34,8 +34,9 @@ def _recipient(letter: DeadLetter) -> str:
 @dlq.command("list")
 @click.option("--target", help="Only this target's dead letters.")
 @click.option("--reason", type=click.Choice(REASONS), help="Only dead letters with this reason.")
+@WIDE
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of full records.")
-def list_(target: str | None, reason: str | None, as_json: bool) -> None:
+def list_(target: str | None, reason: str | None, wide: bool, as_json: bool) -> None:
     """List dead letters, oldest first (recipients masked unless --json)."""
     letters = list(DeadLetterStore().iter(target, reason))
     if as_json:
@@ -44,15 +45,16 @@ def list_(target: str | None, reason: str | None, as_json: bool) -> None:
     if not letters:
         click.echo("no dead letters")
         return
+    width = max(len(printable(d.event_id)) for d in letters) if wide else 19
     click.echo(
-        f"{'id':<17}{'failed_at':<21}{'target':<18}{'reason':<11}{'tries':>5}  "
-        f"{'event_id':<20}{'recipient':<16}error"
+        f"{'id':<17}{'failed_at (UTC)':<22}{'target':<18}{'reason':<13}{'tries':>5}  "
+        f"{'event_id':<{width + 1}}{'recipient':<16}error"
     )
     for d in letters:
         click.echo(
-            f"{d.id:<17}{d.failed_at[:19]:<21}{printable(d.target, 17):<18}{d.reason:<11}"
-            f"{d.attempts:>5}  {printable(d.event_id, 19):<20}{_recipient(d)[:15]:<16}"
-            f"{masked(d.error, 100)}"
+            f"{d.id:<17}{stamp(d.failed_at):<22}{printable(d.target, 17):<18}{d.reason:<13}"
+            f"{d.attempts:>5}  {cut(d.event_id, width):<{width + 1}}"
+            f"{_recipient(d)[:15]:<16}{masked(d.error, None if wide else 100)}"
         )
     click.echo(f"{len(letters)} dead letter(s)")
 
@@ -68,15 +70,12 @@ def show(letter_id: str, as_json: bool) -> None:
     if as_json:
         click.echo(json_text(_record(letter)))
         return
-    for name in ("id", "event_id", "target", "reason", "attempts", "status_code", "failed_at"):
+    for name in ("id", "event_id", "target", "reason", "attempts", "status_code"):
         click.echo(f"{name:<12}{printable(getattr(letter, name))}")
+    click.echo(f"{'failed_at':<12}{stamp(letter.failed_at, ms=True)}")
     click.echo(f"{'error':<12}{masked(letter.error)}")
     print_history(letter.history)
-    event = letter.event
-    if isinstance(event, dict) and isinstance(event.get("receipt"), dict):  # uncorrelated
-        receipt = event["receipt"]
-        event = {**event, "receipt": {**receipt, "recipient": mask(receipt.get("recipient"))}}
-    click.echo("event       " + masked_event(event))
+    click.echo("event       " + masked_event(letter.event))
 
 
 @dlq.command()

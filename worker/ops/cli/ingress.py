@@ -6,10 +6,8 @@ import sys
 from typing import IO
 
 import click
-import redis
 
 from worker.config import ConfigError
-from worker.settings import get_settings, safe_url
 
 
 @click.command()
@@ -20,7 +18,7 @@ def ingress(host: str, port: int, workers: int) -> None:
     """Serve the ingress: POST /v1/receipts/SOURCE, POST /v1/correlations, GET /healthz,
     GET /metrics.
 
-    For development; in production run uvicorn itself (see the README):
+    For development; in production run uvicorn itself (see the deploying docs):
     uvicorn --factory worker.ingress.app:create_app --workers N --no-access-log ...
     """
     import uvicorn
@@ -56,9 +54,8 @@ def correlate(source: IO[str]) -> None:
         report = register_correlations(read_lines(source))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    except (redis.RedisError, OSError) as exc:
-        url = safe_url(get_settings().redis_url)
-        raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {source.name}: {exc}") from None
     for problem in report.problems:
         click.echo(f"relay correlate: {problem}", err=True)
     click.echo(
