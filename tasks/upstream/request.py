@@ -52,6 +52,10 @@ class RawRequest:
             max_fields,
         )
 
+    def with_body(self, body: bytes) -> RawRequest:
+        """This request with `body` (its head judged first, the body read after)."""
+        return RawRequest(self.method, self.url, self.headers, self.query, body, self.max_fields)
+
     def header(self, name: str) -> str | None:
         """The first value of header `name` (any case), or None."""
         wanted = name.lower()

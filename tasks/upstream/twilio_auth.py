@@ -88,26 +88,29 @@ def _algorithm(settings: str | None) -> str | None:
 
 
 def _signature(request: RawRequest) -> tuple[str, str] | str:
-    """The signature and its algorithm, or why the head cannot carry a valid one."""
+    """The signature and its algorithm, or why the head cannot carry one."""
     signature = (request.header("x-twilio-signature") or "").strip()
     if not signature:
         return "no X-Twilio-Signature header"
     algorithm = _algorithm(request.header("x-twilio-webhooks-signature-settings"))
     if algorithm is None:
         return "unsupported signature algorithm"
+    return signature, algorithm
+
+
+def check_head(secrets: Mapping[str, str], request: RawRequest, now: float) -> str | None:
+    """A signature header of a known algorithm, base64 of its digest's size (no body needed)."""
+    found = _signature(request)
+    if isinstance(found, str):
+        return found
+    signature, algorithm = found
     try:
         size = len(base64.b64decode(signature, validate=True))
     except (binascii.Error, ValueError):
         size = -1
     if size != HASHES[algorithm]().digest_size:
         return "X-Twilio-Signature is not a signature (base64 of the digest's size)"
-    return signature, algorithm
-
-
-def check_head(secrets: Mapping[str, str], request: RawRequest, now: float) -> str | None:
-    """A signature header of the right algorithm and size (no body needed)."""
-    found = _signature(request)
-    return found if isinstance(found, str) else None
+    return None
 
 
 def check_body(secrets: Mapping[str, str], request: RawRequest, now: float) -> str | None:
@@ -123,6 +126,7 @@ def check_body(secrets: Mapping[str, str], request: RawRequest, now: float) -> s
         return f"the signed body is not UTF-8 form data of at most {request.max_fields} fields"
     fields = _fields_text(params)
     for url in _variants(twilio_url(request, secrets.get("public_url"))):
-        if hmac.compare_digest(_sign(secrets["auth_token"], url, fields, algorithm), signature):
+        computed = _sign(secrets["auth_token"], url, fields, algorithm)
+        if hmac.compare_digest(computed.encode(), signature.encode()):
             return None
     return "X-Twilio-Signature does not match"

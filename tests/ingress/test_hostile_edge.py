@@ -11,64 +11,22 @@ import socket
 import statistics
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.support.edge import (
-    FORM,
-    META_SHAPED,
-    TWILIO_SHAPED,
-    Ingress,
-    closed_within,
-    connect,
-    edge_ingress,
-    head,
-    read_answer,
-    rss_mb,
-)
+from bench.flood import BODY, flood, heads
+from tests.support.edge import Ingress, closed_within, connect, edge_ingress, meta_post, rss_mb
 from worker.dev.callbacks import Message
 
-MIB = 1 << 20
 FLOOD_SECONDS = 8.0
-# Unauthenticated 1 MiB posts, one kind of each: a bogus Twilio signature (the finding), a
-# Meta signature of the right shape (its body must be read and hashed), no Infobip token, a
-# Vonage token that is not a JWT.
-FLOOD = [
-    head("POST", "/v1/receipts/tw", {"X-Twilio-Signature": "bogus", "Content-Type": FORM}, MIB),
-    head("POST", "/v1/receipts/tw", {"X-Twilio-Signature": TWILIO_SHAPED}, MIB),
-    head("POST", "/v1/receipts/wa", {"X-Hub-Signature-256": META_SHAPED}, MIB),
-    head("POST", "/v1/receipts/ib", {"Content-Type": "application/json"}, MIB),
-    head("POST", "/v1/receipts/vg", {"Authorization": "Bearer a.b.c"}, MIB),
-]
-BODY = b"a=1&" * (MIB // 4)  # a form of 262,144 fields
-
-
-def unique_body() -> bytes:
-    """BODY with a prefix of its own: no two posts alike (a cache of bodies would keep each)."""
-    prefix = f"n={uuid.uuid4().hex}&".encode()
-    return prefix + BODY[len(prefix) :]
+FLOOD = heads("tw", "wa", "ib", "vg")
 
 
 @pytest.fixture
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ingress]:
     with edge_ingress(tmp_path_factory.mktemp("hostile")) as ingress:
         yield ingress
-
-
-def flood_client(ingress: Ingress, until: float, sent: list[int]) -> None:
-    """Post unauthenticated 1 MiB bodies, each new, each on a new connection, until `until`."""
-    turn = 0
-    while time.monotonic() < until:
-        try:
-            with connect(ingress, timeout=5) as sock:
-                sock.sendall(FLOOD[turn % len(FLOOD)] + unique_body())
-                read_answer(sock, 5)
-        except OSError:
-            pass  # a refused body may be cut off while it is still being sent
-        turn += 1
-        sent.append(1)
 
 
 def sample(until: float, every: float, probe: Callable[[], float]) -> list[float]:
@@ -104,22 +62,23 @@ def test_a_flood_of_unauthenticated_1mib_posts_costs_little_memory_and_health_st
 
     # when 4 clients post unauthenticated 1 MiB bodies for a while, health checked meanwhile
     until = time.monotonic() + FLOOD_SECONDS
-    sent: list[int] = []
-    clients = [threading.Thread(target=flood_client, args=(edge, until, sent)) for _ in range(4)]
-    for client in clients:
-        client.start()
+    posts: list[int] = []
+    attack = threading.Thread(
+        target=lambda: posts.append(flood(("127.0.0.1", edge.port), FLOOD, FLOOD_SECONDS))
+    )
+    attack.start()
     rss: list[float] = []
     watcher = threading.Thread(target=lambda: rss.extend(sample(until, 0.1, lambda: rss_mb(edge))))
     watcher.start()
     latencies = sample(until, 0.05, lambda: health_ms(edge))
-    for thread in [*clients, watcher]:
-        thread.join(timeout=30)
+    for thread in (attack, watcher):
+        thread.join(timeout=40)
 
     # then memory stays within 60 MB of idle, health's p90 under 250 ms, callbacks still taken
     p90 = statistics.quantiles(latencies, n=10)[-1]
     growth = max(rss) - idle
     figures(
-        flood_posts=len(sent),
+        flood_posts=posts[0],
         idle_rss_mb=idle,
         peak_rss_growth_mb=round(growth, 1),
         healthz_p90_ms=round(p90, 1),
@@ -139,10 +98,7 @@ def silent_clients(ingress: Ingress) -> list[socket.socket]:
         if i % 4 == 1:
             sock.sendall(b"POST /v1/receipts/tw HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Tw")
         elif i % 4 == 2:
-            sock.sendall(
-                head("POST", "/v1/receipts/wa", {"X-Hub-Signature-256": META_SHAPED}, 5000)
-            )
-            sock.sendall(b"{" * 4000)
+            sock.sendall(meta_post(5000) + b"{" * 4000)
         elif i % 4 == 3:
             with contextlib.suppress(OSError):  # refused at once and cut off: as it should
                 sock.sendall(FLOOD[0] + BODY[:-1])

@@ -13,15 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from bench.flood import FORM, META_SHAPED, TWILIO_SHAPED, head
 from tests.support.harness import Relay, worker_rss_mb
 from tests.support.ingress import INGRESS_CONFIG, SECRETS, Ingress
 from worker.dev.local_redis import LocalRedis
 from worker.settings import get_settings
-
-FORM = "application/x-www-form-urlencoded"
-# Shaped like the real thing, signed by nobody.
-TWILIO_SHAPED = "A" * 27 + "="
-META_SHAPED = "sha256=" + "0" * 64
 
 
 @contextmanager
@@ -49,17 +45,6 @@ def connect(ingress: Ingress, timeout: float = 5.0) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", ingress.port), timeout=timeout)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
-
-
-def head(
-    method: str, path: str, headers: dict[str, str] | None = None, length: int | None = None
-) -> bytes:
-    """A request's line and headers (Content-Length `length` when given), ready to send."""
-    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
-    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
-    if length is not None:
-        lines.append(f"Content-Length: {length}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 def bogus_twilio(length: int) -> bytes:
@@ -148,4 +133,4 @@ def metric(ingress: Ingress, outcome: str, source: str = "-") -> float:
     return float(found.group(1)) if found else 0.0
 
 
-__all__ = ["SECRETS", "Ingress"]
+__all__ = ["FORM", "META_SHAPED", "SECRETS", "TWILIO_SHAPED", "Ingress", "head"]

@@ -5,13 +5,11 @@ callers costs a known amount of memory and never queues the genuine ones behind 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 
 class Admission:
     """Counts requests and reserved body bytes; single-threaded (one event loop per process),
-    so plain integers suffice."""
+    so plain integers suffice. Each `enter`/`reserve` that answers True is paired with a
+    `leave`/`release` (in a `finally`)."""
 
     def __init__(self, max_requests: int, max_body_bytes: int) -> None:
         self.max_requests = max_requests
@@ -19,28 +17,23 @@ class Admission:
         self.requests = 0
         self.body_bytes = 0
 
-    @contextmanager
-    def request(self) -> Iterator[bool]:
-        """Whether the request may be served now (yields False past the bound); held until
-        the block ends."""
+    def enter(self) -> bool:
+        """Whether one more request may be served now (counted when it may)."""
         if self.requests >= self.max_requests:
-            yield False
-            return
+            return False
         self.requests += 1
-        try:
-            yield True
-        finally:
-            self.requests -= 1
+        return True
 
-    @contextmanager
-    def body(self, size: int) -> Iterator[bool]:
-        """Whether `size` more body bytes may be read now (yields False when they do not fit);
-        held until the block ends (the body lives as long as its request is handled)."""
+    def leave(self) -> None:
+        self.requests -= 1
+
+    def reserve(self, size: int) -> bool:
+        """Whether `size` more body bytes may be read now (reserved when they may); held
+        while the request is handled (its body lives as long)."""
         if self.body_bytes + size > self.max_body_bytes:
-            yield False
-            return
+            return False
         self.body_bytes += size
-        try:
-            yield True
-        finally:
-            self.body_bytes -= size
+        return True
+
+    def release(self, size: int) -> None:
+        self.body_bytes -= size

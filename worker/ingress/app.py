@@ -77,9 +77,11 @@ class Ingress:
         (its body passed over when small, else the connection closed)."""
         if scope["path"] in UNBOUNDED:
             return await self._route(scope, receive, send)
-        with self.admission.request() as admitted:
-            if admitted:
+        if self.admission.enter():
+            try:
                 return await self._route(scope, receive, send)
+            finally:
+                self.admission.leave()
         headers = (
             (b"retry-after", b"1"),
             *unread_body(scope, self.settings.ingress_max_form_bytes),

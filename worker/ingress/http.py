@@ -17,6 +17,9 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 Headers = Sequence[tuple[bytes, bytes]]
 TEXT = b"text/plain; charset=utf-8"
 CLOSE = ((b"connection", b"close"),)
+GUARDED = "relay.read_deadline"
+"""A scope key `worker.ingress.protocol` sets: the server itself cuts a request off at the read
+deadline, so the app need not time its body too (under another server it does)."""
 # A Host header as RFC 9110 allows it: a name or IPv4 address (RFC 3986 reg-name characters,
 # no userinfo) or a bracketed IPv6 literal, and an optional port of digits.
 _HOST = re.compile(r"(?:[A-Za-z0-9._~!$&'()*+,;=%-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?")
@@ -53,6 +56,8 @@ async def read_body(scope: Scope, receive: Receive, limit: int, seconds: float) 
     length = announced_length(scope)
     if length is not None and length > limit:
         raise TooLarge
+    if scope.get(GUARDED):  # the server holds the request to the deadline from its first byte
+        return await _receive_body(receive, limit)
     try:
         async with asyncio.timeout(seconds):
             return await _receive_body(receive, limit)

@@ -15,6 +15,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from worker.ingress.http import GUARDED
 from worker.observe.metrics import INGRESS_REQUESTS
 from worker.settings import get_settings
 
@@ -38,7 +39,6 @@ class GuardedHttp(HttpToolsProtocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._in_head = True  # reading a request's line and headers (or waiting for them)
         self._head_bytes = 0  # raw bytes received while in the head
-        self._head_size = 0  # the URL's and headers' bytes, as parsed
         self._head_over = False
 
     # the deadline ---------------------------------------------------------------------------
@@ -60,10 +60,10 @@ class GuardedHttp(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         INGRESS_REQUESTS.labels("-", "read_timeout").inc()
-        if self._in_head:  # half a head gets its 408; a connection that sent nothing, none
-            speak = self._head_bytes > 0
+        cycle = self.cycle
+        if self._in_head or cycle is None:  # half a head gets its 408; silence gets none
+            speak = self._in_head and self._head_bytes > 0
         else:  # in the body: the 408, unless the app answered already
-            cycle = self.cycle
             speak = not cycle.response_started
             if not cycle.response_complete:
                 cycle.disconnected = True  # its send() writes nothing from now on
@@ -104,20 +104,12 @@ class GuardedHttp(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         self._arm()
-        self._head_size = 0
         super().on_message_begin()
-
-    def on_url(self, url: bytes) -> None:
-        self._head_size += len(url)
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_size += len(name) + len(value) + 4
-        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        if self._head_size > self.max_head:
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if size > self.max_head:
             self._head_over = True
             raise HeadTooLarge  # the parser stops; uvicorn answers through send_400_response
         if self.limit_concurrency is not None and (
@@ -125,6 +117,7 @@ class GuardedHttp(HttpToolsProtocol):
             or len(self.tasks) >= self.limit_concurrency
         ):
             INGRESS_REQUESTS.labels("-", "busy").inc()  # uvicorn answers 503 itself
+        self.scope[GUARDED] = self.read_timeout  # type: ignore[literal-required]
         super().on_headers_complete()
 
     def send_400_response(self, msg: str) -> None:

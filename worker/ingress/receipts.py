@@ -5,7 +5,6 @@ authenticated over the raw bytes, normalized, and stored in Redis before it is a
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 
@@ -74,11 +73,14 @@ class Receipts:
         refusal = check_head(source.kind, source.secrets, head, now)
         if refusal is not None:
             return await self._refuse(scope, send, source, refusal, cap)
-        with self.admission.body(cap if length is None else length) as admitted:
-            if not admitted:
-                await answer(send, 503, b"busy; try again\n", headers=self._busy(scope, cap))
-                return "busy"
+        size = cap if length is None else length
+        if not self.admission.reserve(size):
+            await answer(send, 503, b"busy; try again\n", headers=self._busy(scope, cap))
+            return "busy"
+        try:
             return await self._read(scope, receive, send, source, head, now)
+        finally:
+            self.admission.release(size)
 
     def _busy(self, scope: Scope, cap: int) -> tuple[tuple[bytes, bytes], ...]:
         return (*RETRY_SOON, *unread_body(scope, cap))
@@ -97,7 +99,7 @@ class Receipts:
         body = await body_or_answer(scope, receive, send, cap, self.settings.ingress_read_timeout)
         if isinstance(body, str):
             return body
-        request = dataclasses.replace(head, body=body)
+        request = head.with_body(body)
         if len(body) > THREAD_OVER:
             refusal = await asyncio.to_thread(check_body, source.kind, source.secrets, request, now)
         else:
