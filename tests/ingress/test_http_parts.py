@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import MutableMapping
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tasks.upstream.signatures import verify
-from worker.ingress.http import Malformed, raw_request
+from worker.ingress.http import Malformed, body_or_answer, raw_request
 
 
 def scope(host: bytes | None, path: bytes = b"/v1/receipts/tw") -> dict[str, object]:
@@ -61,3 +64,26 @@ def test_any_host_is_either_malformed_or_checkable_without_raising(
         return
     secrets = {"auth_token": "t"}
     assert verify("twilio", secrets, request, time.time()) is not None
+
+
+def test_under_a_server_that_does_not_hold_it_to_the_deadline_the_app_times_the_body() -> None:
+    # given a request whose body never comes, on a server without the ingress's protocol
+    async def never() -> dict[str, object]:
+        await asyncio.sleep(60)
+        return {"type": "http.disconnect"}
+
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    request = scope(b"hooks.example.com")
+    request["headers"] = [(b"content-length", b"100")]
+
+    # when the app reads it with a deadline of 0.2 s
+    started = time.monotonic()
+    outcome = asyncio.run(body_or_answer(request, never, send, 1000, 0.2))
+
+    # then it answers 408 and closes the connection, in time
+    assert outcome == "read_timeout" and time.monotonic() - started < 2
+    assert sent[0]["status"] == 408 and (b"connection", b"close") in sent[0]["headers"]
