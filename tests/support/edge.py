@@ -75,30 +75,43 @@ def holding(ingress: Ingress, count: int, request: bytes) -> Iterator[list[socke
 
 
 def read_answer(sock: socket.socket, timeout: float) -> tuple[int, dict[str, str], bytes] | None:
-    """The next answer on `sock` (status, lower-cased headers, body), or None when the server
-    closed the connection, or said nothing within `timeout` seconds."""
+    """The next answer on `sock` (status, lower-cased headers, body), read exactly (what comes
+    after it stays for the next call), or None when the server closed the connection, or said
+    nothing within `timeout` seconds."""
     sock.settimeout(timeout)
-    data = b""
     try:
-        while b"\r\n\r\n" not in data:
-            chunk = sock.recv(65536)
-            if not chunk:
-                return None
-            data += chunk
-        top, _, rest = data.partition(b"\r\n\r\n")
+        top = _head_of_answer(sock, time.monotonic() + timeout)
+        if top is None:
+            return None
         lines = top.decode("latin-1").split("\r\n")
         headers = dict(
             (k.strip().lower(), v.strip()) for k, _, v in (x.partition(":") for x in lines[1:])
         )
+        body = b""
         length = int(headers.get("content-length", "0"))
-        while len(rest) < length:
-            chunk = sock.recv(65536)
+        while len(body) < length:
+            chunk = sock.recv(min(length - len(body), 65536))
             if not chunk:
                 break
-            rest += chunk
-        return int(lines[0].split()[1]), headers, rest[:length]
+            body += chunk
+        return int(lines[0].split()[1]), headers, body
     except (TimeoutError, ConnectionError):
         return None
+
+
+def _head_of_answer(sock: socket.socket, deadline: float) -> bytes | None:
+    """An answer's status line and headers, taken off the socket up to the blank line only."""
+    while time.monotonic() < deadline:
+        seen = sock.recv(65536, socket.MSG_PEEK)
+        if not seen:
+            return None
+        end = seen.find(b"\r\n\r\n")
+        if end >= 0:
+            return sock.recv(end + 4)[:end]
+        if len(seen) >= 65536:
+            raise ConnectionError("an answer's head over 64 KiB")
+        time.sleep(0.01)  # more of the head is on its way
+    raise TimeoutError
 
 
 def status_of(sock: socket.socket, timeout: float) -> int | None:

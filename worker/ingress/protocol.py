@@ -127,6 +127,15 @@ class GuardedHttp(HttpToolsProtocol):
             return
         super().send_400_response(msg)
 
+    def on_response_complete(self) -> None:
+        # Answered before its body was read (refused, or turned away): what uvicorn gathered
+        # of the body meanwhile is nobody's; let it go now, not when the connection ends. Only
+        # the request just answered (a pipelined one after it has not been answered yet).
+        cycle = self.cycle
+        if cycle is not None and cycle.response_complete and cycle.more_body and cycle.body:
+            cycle.body = bytearray()
+        super().on_response_complete()
+
     def on_message_complete(self) -> None:
         self._disarm()
         self._in_head, self._head_bytes = True, 0
