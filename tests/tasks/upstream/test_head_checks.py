@@ -7,7 +7,7 @@ import gc
 import hashlib
 import time
 import tracemalloc
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import jwt
 import pytest
@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tasks.upstream import NORMALIZERS
-from tasks.upstream.request import RawRequest
+from tasks.upstream.request import RawRequest, form_pairs
 from tasks.upstream.signatures import check_body, check_head, twilio_signature, verify
 
 NOW = time.time()
@@ -149,3 +149,8 @@ def test_no_host_makes_the_twilio_check_raise(host: str) -> None:
     url = f"http://{host}/v1/receipts/tw?relay_ref=x"
     request = RawRequest.build("POST", url, {"X-Twilio-Signature": "A" * 27 + "="}, b"a=b")
     assert verify("twilio", SECRETS, request, NOW) is not None
+
+
+@given(text=st.text(st.sampled_from("ab=&+%2041éz;"), max_size=60))
+def test_forms_are_parsed_as_the_standard_library_parses_them(text: str) -> None:
+    assert form_pairs(text) == tuple(parse_qsl(text, keep_blank_values=True))
