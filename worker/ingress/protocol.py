@@ -1,11 +1,14 @@
 """uvicorn's httptools protocol with the bounds uvicorn does not have: a deadline for the whole
 request (a new connection or a request's first byte starts it; headers and body must be in
-before it passes), a cap on the request's line and headers, a connection bound by default,
-and a keep-alive timer after an answer given before the body was read.
+before it passes), a cap on the request's line and headers, a connection bound by default;
+and, after an answer given before the body was read, the body's bytes let go at once and the
+keep-alive timer armed again.
 
 uvicorn keeps a connection that sends nothing, half a header or half a body open for ever (it
 has no header timeout, and its keep-alive timer is disarmed by any byte). Run it with this
-class: `uvicorn --http worker.ingress.protocol:GuardedHttp ...` (`relay ingress` does).
+class: `uvicorn --http worker.ingress.protocol:GuardedHttp ...` (`relay ingress` does). It
+leans on uvicorn's protocol internals (the pinned 0.54.0): `tests/ingress/test_protocol.py`
+and the edge suites say whether a new uvicorn still fits.
 """
 
 from __future__ import annotations
