@@ -18,14 +18,14 @@ from worker.settings import get_settings, safe_url
 @click.option("--workers", default=1, show_default=True, type=int, help="Processes (uvicorn's).")
 @click.option(
     "--limit-concurrency",
-    type=int,
+    type=click.IntRange(min=1),
     default=None,
     help="Connections per process past which requests are answered 503 "
     "[default: RELAY_INGRESS_MAX_CONNECTIONS, 1000].",
 )
 @click.option(
     "--timeout-keep-alive",
-    type=int,
+    type=click.IntRange(min=1),
     default=None,
     help="Seconds an idle connection is kept [default: RELAY_INGRESS_KEEP_ALIVE, 75].",
 )
