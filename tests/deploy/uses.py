@@ -145,10 +145,10 @@ def _celery_help(subcommand: str) -> str:
 
 
 def settings_variables() -> set[str]:
-    """Every RELAY_* variable the settings read (their specs, the one place they are)."""
+    """Every variable the settings read (worker/settings/, the one place they are declared)."""
     from worker.settings import SPECS
 
-    return {spec.env for spec in SPECS if spec.env.startswith("RELAY_")}
+    return {spec.env for spec in SPECS}
 
 
 def environ_variables() -> set[str]:
