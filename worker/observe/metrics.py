@@ -38,7 +38,8 @@ ATTEMPTS = Histogram(
 INGRESS_REQUESTS = Counter(
     "relay_ingress_requests",
     "Requests to the ingress by source and outcome (accepted, ignored, refused, invalid, "
-    "too_large, unknown_source, unavailable, handshake, not_allowed).",
+    "too_large, unknown_source, unavailable, handshake, not_allowed; refused at the edge: "
+    "malformed, busy, read_timeout, headers_too_large, source '-' before a source is known).",
     ["source", "outcome"],
 )
 INGRESS_RECEIPTS = Counter(
