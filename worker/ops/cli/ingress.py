@@ -8,6 +8,7 @@ from typing import IO
 import click
 
 from worker.config import ConfigError
+from worker.settings import get_settings
 
 
 @click.command()
