@@ -2,11 +2,9 @@
 container's uvicorn command as written (only --host/--port moved to a free loopback port), with
 the file's environment, targets file and the session's Redis. Its health check and probes answer
 as the files expect, with Redis and without; /metrics adds every process up; the callback paths
-the Ingress routes reach the app and its configured sources.
-
-No Docker and no cluster: what the files ask of the image and the kubelet is done by hand here
-(the tmpfs is a fresh temporary folder, the probes are the kubelet's rules: an HTTP answer
-200-399, or a TCP connection).
+the Ingress routes reach the app and its configured sources. No Docker and no cluster: what the
+files ask of the image and the kubelet is done by hand here (the tmpfs is a fresh temporary
+folder, the probes are the kubelet's rules: an HTTP answer 200-399, or a TCP connection).
 """
 
 from __future__ import annotations
