@@ -6,10 +6,12 @@ from __future__ import annotations
 import logging
 import time
 
-from tasks.upstream import NORMALIZERS, Unreadable
+from tasks.upstream import NORMALIZERS, TooManyReceipts, Unreadable
+from tasks.upstream.correlation import TooManyIds
 from tasks.upstream.request import RawRequest
 from tasks.upstream.signatures import verify, whatsapp_handshake
 from worker.ingress.http import (
+    TEXT,
     Disconnected,
     Receive,
     Scope,
@@ -21,8 +23,10 @@ from worker.ingress.http import (
     read_body,
 )
 from worker.ingress.storing import STORE_ERRORS, Storage
-from worker.observe.metrics import INGRESS_RECEIPTS
+from worker.observe.metrics import INGRESS_RECEIPTS, INGRESS_REFUSALS
 from worker.sources import Source
+from worker.stores.bounds import QuotaExceeded
+from worker.stores.take import Plan
 
 log = logging.getLogger("relay.ingress")
 
@@ -59,37 +63,92 @@ class Receipts:
         return await self._take(send, source, request)
 
     async def _take(self, send: Send, source: Source, request: RawRequest) -> str:
+        """Normalize and store an authenticated callback's receipts; answer what became of
+        them (200), or refuse the whole callback, storing nothing: 413 past `max_receipts`
+        or 100 message ids in a reference, 429 past a quota, 503 when Redis cannot take it."""
         received_ms = int(time.time() * 1000)
         try:
             try:
-                receipts = NORMALIZERS[source.kind](request)
+                receipts = NORMALIZERS[source.kind](request, source.max_receipts)
+            except TooManyReceipts as exc:
+                return await self._refuse(send, source, 413, "too_many_receipts", str(exc))
             except Exception as exc:  # anything unreadable is kept, never lost
-                problem = str(exc) if isinstance(exc, Unreadable) else f"unreadable ({exc!r})"
-                letter = await self.storage.keep_invalid(source, request, problem[:500])
-                log.warning(
-                    "ingress: source %s sent a request that cannot be read (%s); "
-                    "kept as invalid dead letter %s",
-                    source.name,
-                    problem[:200],
-                    letter,
-                )
-                await answer_json(send, 200, {"invalid": letter})
-                return "invalid"
+                return await self._invalid(send, source, request, exc)
             plan = await self.storage.accept(source, receipts, received_ms)
+        except TooManyIds as exc:
+            return await self._refuse(send, source, 413, "too_many_ids", f"a reference: {exc}")
+        except QuotaExceeded as exc:
+            return await self._refuse(send, source, 429, f"quota_{exc.reason}", str(exc), exc)
         except STORE_ERRORS as exc:
             log.warning("ingress: Redis cannot take source %s's receipts: %s", source.name, exc)
             await answer(send, 503, b"cannot store receipts now; try again\n")
             return "unavailable"
-        counts = {
-            "accepted": len(plan.events),
-            "waiting": len(plan.waiting),
-            "ignored": plan.ignored,
-        }
+        return await self._accepted(send, source, plan)
+
+    async def _accepted(self, send: Send, source: Source, plan: Plan) -> str:
+        counts = {"accepted": len(plan.events), "waiting": len(plan.waiting)}
+        counts["ignored"] = plan.ignored
+        for letter in plan.refused:  # shown only when there are some
+            counts[letter.reason] = counts.get(letter.reason, 0) + 1
         for outcome, n in counts.items():
             if n:
                 INGRESS_RECEIPTS.labels(source.name, outcome).inc(n)
+        if plan.refused:
+            reasons = {"forbidden": "forbidden", "invalid": "future"}
+            for letter in plan.refused:
+                INGRESS_REFUSALS.labels(source.name, reasons[letter.reason]).inc()
+            log.warning(
+                "ingress: source %s sent %d receipt(s) it may not have posted (%s); kept as "
+                "its own dead letters, first %s",
+                source.name,
+                len(plan.refused),
+                plan.refused[0].error[:300],
+                plan.refused[0].id,
+            )
         await answer_json(send, 200, counts)
         return "accepted" if plan.events or plan.waiting else "ignored"
+
+    async def _refuse(
+        self,
+        send: Send,
+        source: Source,
+        status: int,
+        reason: str,
+        problem: str,
+        quota: QuotaExceeded | None = None,
+    ) -> str:
+        """Refuse the whole callback (nothing of it stored), counted by reason."""
+        INGRESS_REFUSALS.labels(source.name, reason).inc()
+        log.warning("ingress: refused a callback of source %s: %s", source.name, problem)
+        body = f"{problem}\n".encode()
+        if quota is None:
+            await answer(send, status, body)
+            return reason
+        headers = [
+            (b"content-type", TEXT),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(quota.retry_after).encode()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return reason
+
+    async def _invalid(
+        self, send: Send, source: Source, request: RawRequest, exc: Exception
+    ) -> str:
+        """Keep a callback that authenticated but cannot be read (a dead letter of the
+        source's own); answer 200 so the provider does not repeat it for days."""
+        problem = str(exc) if isinstance(exc, Unreadable) else f"unreadable ({exc!r})"
+        letter = await self.storage.keep_invalid(source, request, problem[:500])
+        log.warning(
+            "ingress: source %s sent a request that cannot be read (%s); "
+            "kept as invalid dead letter %s",
+            source.name,
+            problem[:200],
+            letter,
+        )
+        await answer_json(send, 200, {"invalid": letter})
+        return "invalid"
 
     async def _handshake(self, scope: Scope, send: Send, source: Source) -> str:
         """Meta's subscription handshake: echo hub.challenge when mode and token match."""

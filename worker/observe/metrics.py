@@ -46,6 +46,15 @@ INGRESS_RECEIPTS = Counter(
     "Receipts the ingress took, by source and outcome (accepted, waiting, ignored).",
     ["source", "outcome"],
 )
+INGRESS_REFUSALS = Counter(
+    "relay_ingress_refusals",
+    "What the ingress refused of authenticated sources, by source and reason: whole callbacks "
+    "(too_many_receipts: over max_receipts; too_many_ids: a reference naming over 100 message "
+    "ids; quota_rate: over receipts_per_second; quota_waiting: over max_waiting), and single "
+    "receipts kept as the source's own dead letters (forbidden: a reference to another target "
+    "or not signed under reference_key; future: dated more than 5 minutes ahead).",
+    ["source", "reason"],
+)
 INGRESS_SECONDS = Histogram(
     "relay_ingress_request_duration_seconds",
     "Time the ingress took to answer a provider's callback.",
