@@ -16,6 +16,7 @@ from worker.config import ConfigError, check_timing, load_config
 from worker.observe.masking import mask_text
 from worker.ops.cli.dlq import dlq
 from worker.ops.cli.ingress import correlate, ingress
+from worker.ops.cli.reference import reference_command
 from worker.ops.cli.retries import retries
 from worker.ops.cli.trace import trace_command
 from worker.settings import get_settings, safe_url
@@ -34,6 +35,7 @@ main.add_command(dlq)
 main.add_command(retries)
 main.add_command(ingress)
 main.add_command(correlate)
+main.add_command(reference_command)
 main.add_command(trace_command)
 
 
