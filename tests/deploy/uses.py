@@ -145,9 +145,10 @@ def _celery_help(subcommand: str) -> str:
 
 
 def settings_variables() -> set[str]:
-    """Every RELAY_* variable the settings read (worker/settings.py, the one place they are)."""
-    text = (ROOT / "worker" / "settings.py").read_text()
-    return set(re.findall(r'"(RELAY_[A-Z_]+)"', text))
+    """Every variable the settings read (worker/settings/, the one place they are declared)."""
+    from worker.settings import SPECS
+
+    return {spec.env for spec in SPECS}
 
 
 def environ_variables() -> set[str]:
