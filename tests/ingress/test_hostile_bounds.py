@@ -45,7 +45,7 @@ def test_past_its_rate_a_source_is_answered_429_with_retry_after_and_nothing_is_
     message = Message("M" + other, "DELIVERED_TO_HANDSET", reference=md_reference(other))
     assert send(infobip(trust.ingress, "ib", message))[0] == 200
     metrics = trust.ingress.get("/metrics")[1].decode()
-    assert 'relay_ingress_refusals_total{reason="quota_rate",source="tight"} 1.0' in metrics
+    assert 'relay_ingress_requests_total{outcome="quota_rate",source="tight"} 1.0' in metrics
 
 
 def test_the_waiting_room_is_bounded_per_source(trust: Stack) -> None:

@@ -56,7 +56,19 @@ def test_a_reference_to_another_target_is_a_forbidden_dead_letter_and_posts_noth
     listed = trust.relay.cli("dlq", "list", "--reason", "forbidden").stdout
     assert letter.id in listed
     metrics = trust.ingress.get("/metrics")[1].decode()
-    assert 'relay_ingress_refusals_total{reason="forbidden",source="ib"}' in metrics
+    assert 'relay_ingress_receipts_total{outcome="forbidden",source="ib"}' in metrics
+    # and when the message turns out to be the source's, its record and a replay deliver it
+    own = mid("own")
+    assert (
+        trust.ingress.correlate({"source": "ib", "provider_message_id": pmid, **md_reference(own)})[
+            0
+        ]
+        == 200
+    )
+    replayed = trust.relay.cli("dlq", "replay", letter.id)
+    assert replayed.returncode == 0, replayed.stderr
+    trust.wait_posted(own)
+    assert nothing_posted(trust, victim1, victim2) and not letters_about(pmid, "forbidden")
 
 
 def test_a_registered_record_wins_over_an_echoed_reference(trust: Stack) -> None:

@@ -23,7 +23,8 @@ from worker.ingress.http import (
     read_body,
 )
 from worker.ingress.storing import STORE_ERRORS, Storage
-from worker.observe.metrics import INGRESS_RECEIPTS, INGRESS_REFUSALS
+from worker.observe.metrics import INGRESS_RECEIPTS
+from worker.observe.sentry import report_dead_letter
 from worker.sources import Source
 from worker.stores.bounds import QuotaExceeded
 from worker.stores.take import Plan
@@ -71,14 +72,15 @@ class Receipts:
             try:
                 receipts = NORMALIZERS[source.kind](request, source.max_receipts)
             except TooManyReceipts as exc:
-                return await self._refuse(send, source, 413, "too_many_receipts", str(exc))
+                return await self._refuse(send, source, 413, str(exc), "too_many_receipts")
             except Exception as exc:  # anything unreadable is kept, never lost
                 return await self._invalid(send, source, request, exc)
             plan = await self.storage.accept(source, receipts, received_ms)
         except TooManyIds as exc:
-            return await self._refuse(send, source, 413, "too_many_ids", f"a reference: {exc}")
+            return await self._refuse(send, source, 413, f"a reference: {exc}", "too_many_ids")
         except QuotaExceeded as exc:
-            return await self._refuse(send, source, 429, f"quota_{exc.reason}", str(exc), exc)
+            await self._refuse(send, source, 429, str(exc), retry_after=exc.retry_after)
+            return "quota_rate" if exc.reason == "rate" else "quota_waiting"
         except STORE_ERRORS as exc:
             log.warning("ingress: Redis cannot take source %s's receipts: %s", source.name, exc)
             await answer(send, 503, b"cannot store receipts now; try again\n")
@@ -94,9 +96,9 @@ class Receipts:
             if n:
                 INGRESS_RECEIPTS.labels(source.name, outcome).inc(n)
         if plan.refused:
-            reasons = {"forbidden": "forbidden", "invalid": "future"}
             for letter in plan.refused:
-                INGRESS_REFUSALS.labels(source.name, reasons[letter.reason]).inc()
+                if letter.reason == "forbidden":  # a leaked token at work, perhaps: say so
+                    report_dead_letter(letter, letter.target)
             log.warning(
                 "ingress: source %s sent %d receipt(s) it may not have posted (%s); kept as "
                 "its own dead letters, first %s",
@@ -113,25 +115,20 @@ class Receipts:
         send: Send,
         source: Source,
         status: int,
-        reason: str,
         problem: str,
-        quota: QuotaExceeded | None = None,
+        outcome: str = "",
+        retry_after: int | None = None,
     ) -> str:
-        """Refuse the whole callback (nothing of it stored), counted by reason."""
-        INGRESS_REFUSALS.labels(source.name, reason).inc()
+        """Refuse the whole callback (nothing of it stored); the outcome, counted by the
+        caller as the request's (relay_ingress_requests_total)."""
         log.warning("ingress: refused a callback of source %s: %s", source.name, problem)
         body = f"{problem}\n".encode()
-        if quota is None:
-            await answer(send, status, body)
-            return reason
-        headers = [
-            (b"content-type", TEXT),
-            (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(quota.retry_after).encode()),
-        ]
+        headers = [(b"content-type", TEXT), (b"content-length", str(len(body)).encode())]
+        if retry_after is not None:
+            headers.append((b"retry-after", str(retry_after).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-        return reason
+        return outcome
 
     async def _invalid(
         self, send: Send, source: Source, request: RawRequest, exc: Exception

@@ -38,22 +38,15 @@ ATTEMPTS = Histogram(
 INGRESS_REQUESTS = Counter(
     "relay_ingress_requests",
     "Requests to the ingress by source and outcome (accepted, ignored, refused, invalid, "
-    "too_large, unknown_source, unavailable, handshake, not_allowed).",
+    "too_large, unknown_source, unavailable, handshake, not_allowed; refused whole for what "
+    "the source may send: too_many_receipts, too_many_ids, quota_rate, quota_waiting).",
     ["source", "outcome"],
 )
 INGRESS_RECEIPTS = Counter(
     "relay_ingress_receipts",
-    "Receipts the ingress took, by source and outcome (accepted, waiting, ignored).",
+    "Receipts the ingress took, by source and outcome (accepted, waiting, ignored; kept as "
+    "the source's own dead letters: forbidden, invalid when dated in the future).",
     ["source", "outcome"],
-)
-INGRESS_REFUSALS = Counter(
-    "relay_ingress_refusals",
-    "What the ingress refused of authenticated sources, by source and reason: whole callbacks "
-    "(too_many_receipts: over max_receipts; too_many_ids: a reference naming over 100 message "
-    "ids; quota_rate: over receipts_per_second; quota_waiting: over max_waiting), and single "
-    "receipts kept as the source's own dead letters (forbidden: a reference to another target "
-    "or not signed under reference_key; future: dated more than 5 minutes ahead).",
-    ["source", "reason"],
 )
 INGRESS_SECONDS = Histogram(
     "relay_ingress_request_duration_seconds",

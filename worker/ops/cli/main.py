@@ -151,9 +151,13 @@ def check_config() -> None:
             f"timeout {target.timeout:g}s, max_attempts {target.retry.max_attempts})"
         )
     for source in config.sources.values():
+        own = ", ".join(sorted(source.targets)) or "none: records only"
         click.echo(
             f"  source {source.name}: {source.kind} (default target {source.target or '-'}, "
-            f"correlation_wait {source.correlation_wait:g}s)"
+            f"correlation_wait {source.correlation_wait:g}s; references to {own}"
+            f"{', signed' if source.reference_key else ''}; max_receipts {source.max_receipts}, "
+            f"{source.receipts_per_second:g} receipts/s, max_waiting {source.max_waiting}, "
+            f"max_dead_letters {source.max_dead_letters})"
         )
 
 
