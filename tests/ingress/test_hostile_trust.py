@@ -81,6 +81,7 @@ def test_a_registered_record_wins_over_an_echoed_reference(trust: Stack) -> None
     first = Message(pmid, "DELIVERED_TO_OPERATOR", reference=md_reference(decoy), timestamp=now - 5)
     second = Message(pmid, "DELIVERED_TO_HANDSET", reference=sf_reference(foreign), timestamp=now)
     assert send(infobip(trust.ingress, "ib", first))[2]["accepted"] == 1
+    trust.wait_posted(genuine)  # in order: an older status after a newer one is stale
     assert send(infobip(trust.ingress, "ib", second))[2]["accepted"] == 1
     # then both go where the record says, and nowhere else
     wait_for(lambda: len(trust.accepted(genuine)) >= 2, 30, "both statuses posted")

@@ -12,12 +12,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.ingress.conftest import Stack
-from tests.support.harness import Relay
+from tests.ingress.conftest import Stack, running_stack
 from tests.support.ingress import INGRESS_CONFIG, SECRETS, Ingress
 from worker.dev.callbacks import BUILDERS, Callback, Message
 from worker.dev.sandbox import Sandbox
-from worker.settings import get_settings
 
 REF_KEY = "reference-key-0123456789abcdef0123"
 TRUST_SOURCES = """
@@ -54,24 +52,10 @@ ENV = {**SECRETS, "REF_KEY": REF_KEY}
 def trust(
     tmp_path_factory: pytest.TempPathFactory, redis_url: str, sandbox_server: Sandbox
 ) -> Iterator[Stack]:
-    patch = pytest.MonkeyPatch()
-    for name, value in ENV.items():
-        patch.setenv(name, value)
-    relay = Relay(
-        tmp_path_factory.mktemp("trust"),
-        redis_url,
-        sandbox_server.url,
-        patch,
-        INGRESS_CONFIG + TRUST_SOURCES,
-    )
-    relay.env.update(ENV)
-    try:
-        relay.start_worker()
-        yield Stack(relay, Ingress(relay), sandbox_server)
-    finally:
-        relay.stop_all()
-        patch.undo()
-        get_settings.cache_clear()
+    tmp = tmp_path_factory.mktemp("trust")
+    config = INGRESS_CONFIG + TRUST_SOURCES
+    with running_stack(tmp, redis_url, sandbox_server, config, ENV) as running:
+        yield running
 
 
 def infobip(ingress: Ingress, source: str, *messages: Message) -> Callback:
