@@ -18,7 +18,7 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping, Set
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple
@@ -119,7 +119,10 @@ def read_reference(text: str | None, key: str | bytes | None = None) -> Referenc
     return Reference(parsed, "valid" if valid else "invalid")
 
 
-def judge(text: str | None, own: Set[str], default: str | None, key: str | bytes | None) -> Verdict:
+@lru_cache(maxsize=1024)  # a provider echoes the same reference with every status
+def judge(
+    text: str | None, own: frozenset[str], default: str | None, key: str | bytes | None
+) -> Verdict:
     """Whether a source whose own targets are `own` (its `target` and `targets`), whose default
     target is `default` and whose reference key is `key` (None: none) may route a receipt by
     the reference `text`. `TooManyIds` past MAX_IDS message ids."""

@@ -18,7 +18,7 @@ from worker.sources import Source
 from worker.stores.connection import key
 from worker.stores.correlations import compact, record_key, waiting_item
 from worker.stores.counters import Counters
-from worker.stores.planning import lookups, plan
+from worker.stores.planning import plan
 from worker.stores.take import TAKE, Plan, outcomes, take_args
 
 pytestmark = pytest.mark.timeout(30)
@@ -43,8 +43,12 @@ def take(
 
 
 def planned(source: Source, *receipts: Receipt, records: dict[str, Any] | None = None) -> Plan:
+    """The plan the ingress makes: without records first, then with those it must read."""
     received = int(NOW * 1000)
-    looked_up = {p: None for p in lookups(source, list(receipts), received)}
+    first = plan(source, list(receipts), records, received)
+    if not first.lookups:
+        return first
+    looked_up = {p: None for p in first.lookups}
     return plan(source, list(receipts), {**looked_up, **(records or {})}, received)
 
 

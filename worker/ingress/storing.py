@@ -25,7 +25,7 @@ from worker.stores.bounds import InboxFull, QuotaExceeded
 from worker.stores.connection import get_redis, key
 from worker.stores.correlations import Correlations, count, record_key
 from worker.stores.deadletters import DeadLetter, DeadLetterStore
-from worker.stores.planning import lookups, plan
+from worker.stores.planning import plan
 from worker.stores.take import FULL, RATE, REPLAN, TAKE, WAITING, Plan, outcomes, take_args
 
 KEEP_OF_BODY = 4096  # of an unreadable body: its first 4 KiB, its length and its SHA-256
@@ -62,8 +62,10 @@ class Storage:
         """Store what every receipt comes to, or nothing: `QuotaExceeded` past the source's
         quotas, `InboxFull` past the inbox's bound, `TooManyIds` (before anything is read)
         for a reference naming too many message ids."""
-        wanted = lookups(source, receipts, received_ms)
-        result = plan(source, receipts, await self._records(source, wanted), received_ms)
+        result = plan(source, receipts, None, received_ms)
+        if result.lookups:  # some receipt goes where its record says, if it has one
+            records = await self._records(source, result.lookups)
+            result = plan(source, receipts, records, received_ms)
         outcome, after = await self._commit.submit((source, result))
         if outcome == REPLAN:  # a record exists for a receipt its reference routed: it wins
             every = [r.provider_message_id for r in receipts if r.status is not None]

@@ -3,9 +3,10 @@ for its record, or a dead letter of its source's own.
 
 A registered record wins over a reference; a reference counts only for the source's own
 targets and, under a `reference_key`, only signed (`tasks.upstream.references`); a receipt
-dated more than 5 minutes after it was received is never posted. The ingress first asks which
-records it must read (`lookups`), reads them, then plans; the receipts it routes by reference
-without reading their records are written only if no record exists (`Plan.unchecked`).
+dated more than 5 minutes after it was received is never posted. The ingress plans without
+reading any record; when some receipt's outcome depends on its record (`Plan.lookups`), it
+reads those and plans again. The receipts it routes by reference without reading their
+records are written only if no record exists (`Plan.unchecked`).
 """
 
 from __future__ import annotations
@@ -35,31 +36,22 @@ def _from_the_future(receipt: Receipt, received_ms: int) -> bool:
     return receipt.occurred_ms is not None and too_far_ahead(receipt.occurred_ms, received_ms)
 
 
-def lookups(source: Source, receipts: list[Receipt], received_ms: int) -> list[str]:
-    """Provider message ids whose records must be read before planning: those of receipts that
-    their reference cannot route. `TooManyIds` (the whole callback refused) before any read."""
-    return [
-        r.provider_message_id
-        for r in receipts
-        if r.status is not None
-        and not _from_the_future(r, received_ms)
-        and _verdict(source, r).correlation is None
-    ]
-
-
 def plan(
-    source: Source, receipts: list[Receipt], records: Mapping[str, Any], received_ms: int
+    source: Source, receipts: list[Receipt], records: Mapping[str, Any] | None, received_ms: int
 ) -> Plan:
-    """What the receipts come to; `records` maps the provider message ids that were looked up
-    to their stored record (JSON text, or None when there is none)."""
+    """What the receipts come to. `records` maps the provider message ids that were looked up
+    to their stored record (JSON text, or None when there is none); with None (nothing looked
+    up yet) the plan's `lookups` name the records to read, if any, before planning again.
+    `TooManyIds` (the whole callback refused) for a reference naming too many."""
     result = Plan(cost=max(1, len(receipts)))
+    known = records or {}
     for receipt in receipts:
         pmid = receipt.provider_message_id
         if receipt.status is None:
             result.ignored += 1
         elif _from_the_future(receipt, received_ms):
             result.refused.append(_future(source, receipt, received_ms))
-        elif stored := records.get(pmid):
+        elif stored := known.get(pmid):
             correlation = correlation_of(json.loads(text_of(stored)))
             result.events.append(
                 compact(make_event(source.name, receipt, correlation, received_ms))
@@ -67,18 +59,24 @@ def plan(
         elif (verdict := _verdict(source, receipt)).correlation is not None:
             event = make_event(source.name, receipt, verdict.correlation, received_ms)
             result.events.append(compact(event))
-            if pmid not in records:
+            if pmid not in known:
                 result.unchecked.append(record_key(source.name, pmid))
+        elif records is None:
+            result.lookups.append(pmid)
         elif verdict.forbidden:
-            why = (
-                f"{verdict.forbidden}; nothing was posted. If the message is the source's, "
-                f"register a record for provider message {pmid!r} (relay correlate) and replay "
-                "this dead letter"
-            )
-            result.refused.append(letter(source, receipt, received_ms, "forbidden", why))
+            result.refused.append(_forbidden(source, receipt, received_ms, verdict.forbidden))
         else:
             result.waiting.append(waiting_item(source, receipt, received_ms))
     return result
+
+
+def _forbidden(source: Source, receipt: Receipt, received_ms: int, why: str) -> DeadLetter:
+    why = (
+        f"{why}; nothing was posted. If the message is the source's, register a record for "
+        f"provider message {receipt.provider_message_id!r} (relay correlate) and replay this "
+        "dead letter"
+    )
+    return letter(source, receipt, received_ms, "forbidden", why)
 
 
 def letter(

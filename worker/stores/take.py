@@ -21,21 +21,31 @@ from worker.stores.deadletters import DeadLetter
 WRITTEN, REPLAN, RATE, WAITING, FULL = "ok", "replan", "rate", "waiting", "full"
 STALE = 3600  # seconds past its deadline after which an item no longer counts as waiting
 
-# KEYS: inbox, waiting items hash, waiting zset. ARGV: plans, inbox bound, now (ms), stale
-# (s); per plan: counts key, rate key, rate, burst, cost, its waiting set, its max_waiting,
-# ignored, then how many record keys to check, events and waiting items, then those (an item:
-# id, JSON, next check, index key, index ttl, deadline). Returns outcome, retry-after per plan.
+# KEYS: inbox, waiting items hash, waiting zset. ARGV: sources, plans, inbox bound, now (ms),
+# stale (s); per source: counts key, rate key, rate, burst, its waiting set, its max_waiting;
+# per plan a header "source:cost:ignored:checks:events:items" (source a 1-based index), then
+# its record keys to check, its events and its waiting items (an item: id, JSON, next check,
+# index key, index ttl, deadline). Returns one text, a word per plan: "ok", or its outcome and
+# retry-after (s), e.g. "rate:3". One header argument a plan, one set of arguments a source and
+# one text back keep the call small: a group commit is mostly many one-receipt callbacks of a
+# few sources.
 TAKE = """
-local plans, bound, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local stale = now / 1000 - tonumber(ARGV[4])
+local nsources, plans, bound = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local now = tonumber(ARGV[4])
+local stale = now / 1000 - tonumber(ARGV[5])
 local depth = redis.call('LLEN', KEYS[1])
-local buckets, out, i = {}, {}, 5
+local sources, out, i = {}, {}, 6
+for s = 1, nsources do
+  sources[s] = {ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), ARGV[i + 4],
+    tonumber(ARGV[i + 5])}
+  i = i + 6
+end
 for _ = 1, plans do
-  local counts, ratekey = ARGV[i], ARGV[i + 1]
-  local rate, burst, cost = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
-  local mine, most, ignored = ARGV[i + 5], tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7])
-  local nu, ne, ni = tonumber(ARGV[i + 8]), tonumber(ARGV[i + 9]), tonumber(ARGV[i + 10])
-  local u = i + 11
+  local h = {}
+  for n in string.gmatch(ARGV[i], '%d+') do h[#h + 1] = tonumber(n) end
+  local src, cost, ignored, nu, ne, ni = sources[h[1]], h[2], h[3], h[4], h[5], h[6]
+  local rate, burst, mine = src[3], src[4], src[5]
+  local u = i + 1
   local e = u + nu
   local w = e + ne
   i = w + 6 * ni
@@ -43,27 +53,25 @@ for _ = 1, plans do
   for k = u, e - 1 do
     if redis.call('EXISTS', ARGV[k]) == 1 then code = 'replan' break end
   end
-  local b = buckets[ratekey]
-  if not b then
-    local v = redis.call('HMGET', ratekey, 'tokens', 'at')
-    b = {tonumber(v[1]) or burst, tonumber(v[2]) or now, rate, burst}
-    buckets[ratekey] = b
+  if not src.tokens then
+    local v = redis.call('HMGET', src[2], 'tokens', 'at')
+    src.tokens, src.at = tonumber(v[1]) or burst, tonumber(v[2]) or now
   end
-  local tokens = math.min(burst, b[1] + math.max(0, now - b[2]) * rate / 1000)
-  b[1], b[2] = tokens, math.max(now, b[2])
+  local tokens = math.min(burst, src.tokens + math.max(0, now - src.at) * rate / 1000)
+  src.tokens, src.at = tokens, math.max(now, src.at)
   if code == 'ok' and tokens < cost then
     code, after = 'rate', math.ceil((cost - tokens) / rate)
   end
   if code == 'ok' and ni > 0 then
     redis.call('ZREMRANGEBYSCORE', mine, '-inf', stale)
-    if redis.call('ZCARD', mine) + ni > most then
+    if redis.call('ZCARD', mine) + ni > src[6] then
       local first = redis.call('ZRANGE', mine, 0, 0, 'WITHSCORES')
       code, after = 'waiting', math.ceil((tonumber(first[2]) or 0) - now / 1000)
     end
   end
   if code == 'ok' and ne > 0 and depth + ne > bound then code = 'full' end
   if code == 'ok' then
-    b[1] = tokens - cost
+    src.tokens = tokens - cost
     for k = e, w - 1, 1000 do
       redis.call('RPUSH', KEYS[1], unpack(ARGV, k, math.min(k + 999, w - 1)))
     end
@@ -75,18 +83,22 @@ for _ = 1, plans do
       redis.call('EXPIRE', ARGV[k + 3], ARGV[k + 4])
       redis.call('ZADD', mine, ARGV[k + 5], ARGV[k])
     end
-    if ne > 0 then redis.call('HINCRBY', counts, 'accepted', ne) end
-    if ni > 0 then redis.call('HINCRBY', counts, 'waiting', ni) end
-    if ignored > 0 then redis.call('HINCRBY', counts, 'ignored', ignored) end
+    src.accepted = (src.accepted or 0) + ne
+    src.waiting = (src.waiting or 0) + ni
+    src.ignored = (src.ignored or 0) + ignored
   end
-  out[#out + 1] = code
-  out[#out + 1] = math.max(after, 1)
+  out[#out + 1] = code == 'ok' and code or code .. ':' .. math.max(after, 1)
 end
-for ratekey, b in pairs(buckets) do
-  redis.call('HSET', ratekey, 'tokens', tostring(b[1]), 'at', tostring(b[2]))
-  redis.call('PEXPIRE', ratekey, math.ceil(b[4] / b[3] * 1000) + 1000)
+for _, src in ipairs(sources) do
+  if src.tokens then
+    redis.call('HSET', src[2], 'tokens', tostring(src.tokens), 'at', tostring(src.at))
+    redis.call('PEXPIRE', src[2], math.ceil(src[4] / src[3] * 1000) + 1000)
+  end
+  for _, outcome in ipairs({'accepted', 'waiting', 'ignored'}) do
+    if (src[outcome] or 0) > 0 then redis.call('HINCRBY', src[1], outcome, src[outcome]) end
+  end
 end
-return out
+return table.concat(out, ' ')
 """
 
 
@@ -104,17 +116,27 @@ class Plan:
     ignored: int = 0
     unchecked: list[str] = field(default_factory=list)
     """Record keys of the receipts routed by reference: the write is refused if one exists."""
+    lookups: list[str] = field(default_factory=list)
+    """Provider message ids whose record decides where their receipt goes, when the plan was
+    made without reading records: the caller reads them and plans again."""
 
 
 def take_args(batch: list[tuple[Source, Plan]], bound: int, now: float) -> list[Any]:
     """TAKE's arguments for the plans of one group commit, at `now` (epoch seconds)."""
-    args: list[Any] = [len(batch), bound, int(now * 1000), STALE]
+    index: dict[str, int] = {}
+    head: list[Any] = []
+    for source, _ in batch:
+        if source.name not in index:
+            index[source.name] = len(index) + 1
+            head += [key("receipts", source.name), key("quota", "rate", source.name)]
+            head += [source.receipts_per_second, source.burst, waiting_key(source.name)]
+            head.append(source.max_waiting)
+    args: list[Any] = [len(index), len(batch), bound, int(now * 1000), STALE, *head]
     for source, plan in batch:
-        args += [key("receipts", source.name), key("quota", "rate", source.name)]
-        args += [source.receipts_per_second, source.burst, plan.cost]
-        args += [waiting_key(source.name), source.max_waiting, plan.ignored]
-        args += [len(plan.unchecked), len(plan.events), len(plan.waiting)]
-        args += plan.unchecked + plan.events
+        counts = (plan.cost, plan.ignored, len(plan.unchecked), len(plan.events))
+        args.append(f"{index[source.name]}:{':'.join(map(str, counts))}:{len(plan.waiting)}")
+        args += plan.unchecked
+        args += plan.events
         for item in plan.waiting:
             args += item_args(item, now)
     return args
@@ -134,6 +156,10 @@ def item_args(item: dict[str, Any], now: float) -> list[Any]:
     ]
 
 
-def outcomes(reply: list[Any]) -> list[tuple[str, int]]:
+def outcomes(reply: Any) -> list[tuple[str, int]]:
     """TAKE's reply as (outcome, retry-after seconds) per plan."""
-    return [(text_of(reply[n]), int(reply[n + 1])) for n in range(0, len(reply), 2)]
+    found = []
+    for word in text_of(reply).split(" "):
+        outcome, _, after = word.partition(":")
+        found.append((outcome, int(after or 1)))
+    return found
