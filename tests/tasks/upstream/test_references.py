@@ -4,6 +4,7 @@ targets; under a reference_key only a validly signed one). Table-driven, then pr
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -151,3 +152,10 @@ def test_any_change_to_a_signed_reference_unsigns_it(change: str, at: int) -> No
     read = read_reference(changed, KEY)
     if changed != SIGNED and read is not None:
         assert read.signature != "valid"
+
+
+def test_the_documented_signed_reference_verifies_under_its_documented_key() -> None:
+    page = (Path(__file__).parents[3] / "docs" / "concepts" / "ingress.md").read_text()
+    (line,) = [x for x in page.splitlines() if x.startswith('{"target":"sf-prod"') and "}." in x]
+    read = read_reference(line, "example-key")
+    assert read is not None and read.signature == "valid"
