@@ -12,7 +12,7 @@ import pytest
 
 from tests.ingress.conftest import Stack, mid
 from tests.ingress.trust_stack import REF_KEY, infobip, send, trust
-from tests.support.harness import wait_for
+from tests.support.harness import event, wait_for
 from tests.support.ingress import md_reference, sf_reference
 from worker.dev.callbacks import Message
 from worker.stores.counters import Counters
@@ -160,3 +160,27 @@ def test_a_status_dated_2199_is_never_posted_and_never_makes_a_later_one_stale(
     (request,) = trust.wait_posted(m)
     (entry,) = request["json"]["entry"]
     assert [x["delivery"]["status"] for x in entry["messaging"]] == ["delivered"]
+
+
+def test_a_pushed_event_dated_2199_is_invalid_and_a_later_genuine_one_is_posted(
+    trust: Stack,
+) -> None:
+    # given a producer's event for a message, dated 2199, pushed before a genuine one
+    m = mid("pushed")
+    forged = event("md", "sent", m, occurred_at="2199-01-01T00:00:00Z")
+    genuine = event("md", "delivered", m, occurred_at=int(time.time()))
+    assert trust.relay.push(forged).returncode == 0
+    wait_for(
+        lambda: any(
+            d.event_id == forged["event_id"] for d in DeadLetterStore().iter(reason="invalid")
+        ),
+        30,
+        "the future-dated event's dead letter",
+    )
+    # when the genuine one follows, then it is posted, and the forged one never was
+    assert trust.relay.push(genuine).returncode == 0
+    (request,) = trust.wait_posted(m)
+    (entry,) = request["json"]["entry"]
+    assert [x["delivery"]["status"] for x in entry["messaging"]] == ["delivered"]
+    (letter,) = [d for d in DeadLetterStore().iter() if d.event_id == forged["event_id"]]
+    assert "occurred_at: Dated more than 5 minutes in the future" in letter.error
