@@ -8,7 +8,7 @@ from typing import Any
 
 from worker.broker import queue_lists
 from worker.intake.inbox import Inbox
-from worker.intake.inflight import inflight_lists
+from worker.intake.inflight import inflight_lists, lane_keys, lanes
 from worker.settings import get_settings
 from worker.stores.connection import get_redis
 from worker.stores.correlations import Correlations
@@ -67,6 +67,28 @@ def _inflight(client: Any) -> dict[str, Any]:
         "lanes": len(lists),
         "events": sum(entry.items for entry in lists),
         "oldest_seconds": round(max((entry.age(now) for entry in lists), default=0.0), 1),
+        "unlisted": _unlisted(client),
+    }
+
+
+def _unlisted(client: Any) -> dict[str, int]:
+    """In-flight lists the set of lanes lacks, found by a SCAN (status makes one anyway, for
+    counters): a 0.1.0 worker's list never joins the set, and only a worker's start scans for
+    such lists, so one whose worker died after every newer worker started stays until a
+    worker starts again."""
+    listed = set(lanes(client))
+    names = [name for name in lanes(client, scan=True) if name not in listed]
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        items, lease, _ = lane_keys(name)
+        pipe.llen(items)
+        pipe.exists(lease)
+    replies = pipe.execute() if names else []
+    sizes = [(int(n), bool(alive)) for n, alive in zip(replies[::2], replies[1::2], strict=True)]
+    return {
+        "lists": sum(1 for n, _ in sizes if n),
+        "events": sum(n for n, _ in sizes),
+        "unleased_events": sum(n for n, alive in sizes if not alive),
     }
 
 
@@ -94,7 +116,19 @@ def render_status(report: dict[str, Any]) -> str:
         )
     if not targets:
         lines.append("(nothing yet)")
-    return "\n".join(lines + _render_receipts(report))
+    return "\n".join(lines + _render_unlisted(inflight) + _render_receipts(report))
+
+
+def _render_unlisted(inflight: dict[str, Any]) -> list[str]:
+    unlisted = inflight.get("unlisted") or {}
+    if not unlisted.get("events"):
+        return []
+    return [
+        f"in-flight lists not in the set of lanes (an earlier release's): "
+        f"{unlisted['events']} event(s) in {unlisted['lists']} list(s), "
+        f"{unlisted['unleased_events']} of them in lists with no lease (a worker's start "
+        "puts those back on the inbox: restart one worker)"
+    ]
 
 
 def _render_receipts(report: dict[str, Any]) -> list[str]:
