@@ -39,6 +39,7 @@ class Receipts:
         self.sources = sources
         self.storage = storage
         self.max_bytes = max_bytes
+        self._logged: dict[tuple[str, int], float] = {}  # when a refusal was last logged
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, source: Source) -> str:
         method = scope["method"]
@@ -120,8 +121,12 @@ class Receipts:
         retry_after: int | None = None,
     ) -> str:
         """Refuse the whole callback (nothing of it stored); the outcome, counted by the
-        caller as the request's (relay_ingress_requests_total)."""
-        log.warning("ingress: refused a callback of source %s: %s", source.name, problem)
+        caller as the request's (relay_ingress_requests_total). Logged once a minute per
+        source and answer at most: a source over its quota may call thousands of times."""
+        now = time.monotonic()
+        if now - self._logged.get((source.name, status), -60.0) >= 60:
+            self._logged[(source.name, status)] = now
+            log.warning("ingress: refused a callback of source %s: %s", source.name, problem)
         body = f"{problem}\n".encode()
         headers = [(b"content-type", TEXT), (b"content-length", str(len(body)).encode())]
         if retry_after is not None:
