@@ -26,7 +26,7 @@ def _record(letter: DeadLetter) -> dict[str, Any]:
 
 def _recipient(letter: DeadLetter) -> str:
     event = letter.event
-    if isinstance(event, dict) and isinstance(event.get("receipt"), dict):  # uncorrelated
+    if isinstance(event, dict) and isinstance(event.get("receipt"), dict):  # a receipt
         event = event["receipt"]
     return printable(mask(event.get("recipient"))) if isinstance(event, dict) else "-"
 
@@ -93,10 +93,10 @@ def replay(letter_ids: tuple[str, ...], all_: bool, target: str | None) -> None:
     store = DeadLetterStore()
     letters = _select(store, letter_ids, all_, target)
     readable = [d for d in letters if isinstance(d.event, dict) and not d.newer]
-    receipts = [d for d in readable if d.reason == "uncorrelated"]
+    receipts = [d for d in readable if _is_receipt(d)]
     _replay_receipts(store, receipts)
     letters = [d for d in letters if d not in receipts]
-    replayable = [d for d in readable if d not in receipts]
+    replayable = [d for d in readable if d not in receipts and not _is_callback(d)]
     for d in letters:
         if d not in replayable:
             click.echo(f"{d.id}: {_why_not_replayable(d)}", err=True)
@@ -115,20 +115,35 @@ def replay(letter_ids: tuple[str, ...], all_: bool, target: str | None) -> None:
         raise SystemExit(1)
 
 
+def _is_receipt(letter: DeadLetter) -> bool:
+    """A provider's receipt held as it waited (`uncorrelated`, `forbidden`, future-dated):
+    replayed through correlation, by its record."""
+    return isinstance(letter.event, dict) and isinstance(letter.event.get("receipt"), dict)
+
+
+def _is_callback(letter: DeadLetter) -> bool:
+    """A callback the ingress could not read, kept as a prefix and a hash: not an event."""
+    return isinstance(letter.event, dict) and "body_sha256" in letter.event
+
+
 def _why_not_replayable(letter: DeadLetter) -> str:
     if letter.newer:
         return f"written by a newer relay version (format v{letter.v}); replay it with that version"
+    if _is_callback(letter):
+        return "a provider's callback the ingress could not read, not an event; purge it"
     return "not replayable (the line was not a JSON object); purge it or push a corrected line"
 
 
 def _replay_receipts(store: DeadLetterStore, letters: list[DeadLetter]) -> None:
-    """Put `uncorrelated` receipts back through correlation: delivered if their record exists
-    now, else waiting for it again (the source's correlation_wait)."""
+    """Put receipts back through correlation: delivered if their record exists now, else
+    waiting for it again (the source's correlation_wait); stops, keeping the rest, when the
+    inbox is full."""
     if not letters:
         return
     from worker.config import ConfigError, load_config
     from worker.settings import get_settings
     from worker.sources import DEFAULT_CORRELATION_WAIT
+    from worker.stores.bounds import InboxFull
     from worker.stores.correlations import Correlations
 
     try:
@@ -139,7 +154,10 @@ def _replay_receipts(store: DeadLetterStore, letters: list[DeadLetter]) -> None:
     for letter in letters:
         source = sources.get(letter.event.get("source"))
         wait = source.correlation_wait if source else DEFAULT_CORRELATION_WAIT
-        went = correlations.resubmit(letter.event, wait)
+        try:
+            went = correlations.resubmit(letter.event, wait)
+        except InboxFull as exc:
+            raise click.ClickException(f"{letter.id} and after: kept; {exc}") from None
         store.remove([letter.id])
         click.echo(f"{letter.id}: " + ("correlated, queued" if went else "waiting for its record"))
 

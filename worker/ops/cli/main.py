@@ -16,6 +16,7 @@ from worker.config import ConfigError, check_timing, load_config
 from worker.observe.masking import mask_text
 from worker.ops.cli.dlq import dlq
 from worker.ops.cli.ingress import correlate, ingress
+from worker.ops.cli.reference import reference_command
 from worker.ops.cli.retries import retries
 from worker.ops.cli.trace import trace_command
 from worker.settings import get_settings
@@ -59,6 +60,7 @@ main.add_command(dlq)
 main.add_command(retries)
 main.add_command(ingress)
 main.add_command(correlate)
+main.add_command(reference_command)
 main.add_command(trace_command)
 
 
@@ -187,9 +189,13 @@ def check_config(role: str) -> None:
             f"timeout {target.timeout:g}s, max_attempts {target.retry.max_attempts})"
         )
     for source in config.sources.values():
+        own = ", ".join(sorted(source.targets)) or "none: records only"
         click.echo(
             f"  source {source.name}: {source.kind} (default target {source.target or '-'}, "
-            f"correlation_wait {source.correlation_wait:g}s)"
+            f"correlation_wait {source.correlation_wait:g}s; references to {own}"
+            f"{', signed' if source.reference_key else ''}; max_receipts {source.max_receipts}, "
+            f"{source.receipts_per_second:g} receipts/s, max_waiting {source.max_waiting}, "
+            f"max_dead_letters {source.max_dead_letters})"
         )
 
 
