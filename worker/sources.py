@@ -1,5 +1,5 @@
 """`[sources.NAME]` tables of the configuration file: the upstream accounts whose callbacks the
-ingress takes (see the README, "Upstream receipts").
+ingress takes (docs/concepts/ingress.md).
 
 Checked with the rest of the file at start-up, every problem listed; secrets only as ${ENV}.
 """
@@ -28,7 +28,11 @@ DEFAULT_MAX_DEAD_LETTERS = 10_000
 apart from every other dead letter: past it the source's own oldest go."""
 SECRET_KEYS = frozenset(name for names in SECRETS.values() for name in names) | {"reference_key"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-_COMMON = {"kind", "target", "correlation_ttl", "correlation_wait"}
+_COMMON = {"kind", "target", "correlation_ttl", "correlation_wait", "max_body_bytes"}
+TOKEN_KINDS = frozenset({"infobip", "smpp_dlr"})
+"""Kinds authenticated by a static token (HTTP Basic password, or a `token` query parameter
+unless the source says `query_token = false`)."""
+MAX_BODY_BYTES = 64 << 20
 # Who may write what, and how much: (key, default, most) for the whole-number bounds.
 _TRUST = {"targets", "reference_key", "receipts_per_second"}
 _COUNTS = {
@@ -57,6 +61,10 @@ class Source:
     receipts_per_second: float = DEFAULT_RECEIPTS_PER_SECOND
     max_waiting: int = DEFAULT_MAX_WAITING
     max_dead_letters: int = DEFAULT_MAX_DEAD_LETTERS
+    query_token: bool = True
+    """Whether its token may come as a `token` query parameter (proxies log query strings)."""
+    max_body_bytes: int | None = None
+    """Its callbacks' body cap; None: its kind's (RELAY_INGRESS_MAX_FORM_BYTES or _MAX_BYTES)."""
 
     def __post_init__(self) -> None:
         if self.target and self.target not in self.targets:  # the default is always its own
@@ -98,10 +106,9 @@ def _source(
     if kind not in KINDS:
         problems.append(f"{where}.kind: must be one of {', '.join(KINDS)}, got {kind!r}")
         return None
-    allowed = _COMMON | _TRUST | set(_COUNTS) | set(SECRETS[kind])
-    allowed |= {"public_url"} if kind == "twilio" else set()
     problems += [
-        f"{where}.{key}: unknown key for a {kind} source" for key in sorted(set(table) - allowed)
+        f"{where}.{key}: unknown key for a {kind} source"
+        for key in sorted(set(table) - _allowed(kind))
     ]
     secrets = _secrets(table, where, SECRETS[kind], problems, is_secret)
     if kind == "twilio" and "public_url" in table:
@@ -123,7 +130,16 @@ def _source(
         receipts_per_second=_rate(table, where, problems),
         max_waiting=_count(table, "max_waiting", where, problems),
         max_dead_letters=_count(table, "max_dead_letters", where, problems),
+        query_token=_flag(table, "query_token", where, problems),
+        max_body_bytes=_body_cap(table, where, problems),
     )
+
+
+def _allowed(kind: str) -> set[str]:
+    """The keys a source of `kind` may have."""
+    allowed = _COMMON | _TRUST | set(_COUNTS) | set(SECRETS[kind])
+    allowed |= {"public_url"} if kind == "twilio" else set()
+    return allowed | ({"query_token"} if kind in TOKEN_KINDS else set())
 
 
 def _targets(
@@ -158,6 +174,27 @@ def _count(table: dict[str, Any], key: str, where: str, problems: list[str]) -> 
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
         problems.append(f"{where}.{key}: must be a whole number from 1 to {most}, got {value!r}")
         return default
+    return value
+
+
+def _flag(table: dict[str, Any], key: str, where: str, problems: list[str]) -> bool:
+    value = table.get(key, True)
+    if not isinstance(value, bool):
+        problems.append(f"{where}.{key}: must be true or false, got {value!r}")
+        return True
+    return value
+
+
+def _body_cap(table: dict[str, Any], where: str, problems: list[str]) -> int | None:
+    value = table.get("max_body_bytes")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 64 <= value <= MAX_BODY_BYTES:
+        problems.append(
+            f"{where}.max_body_bytes: must be a whole number of bytes from 64 to "
+            f"{MAX_BODY_BYTES}, got {value!r}"
+        )
+        return None
     return value
 
 

@@ -83,6 +83,15 @@ def check_token(secrets: Mapping[str, str], request: RawRequest, now: float) -> 
     return None if _same(given.encode(), expected.encode()) else "wrong token"
 
 
+def query_token_refusal(request: RawRequest) -> str | None:
+    """Why a request that carries a `token` query parameter is refused by a source that takes
+    its token only as the HTTP Basic password (`query_token = false`: proxies log query
+    strings, so a token there leaks into every access log on its way)."""
+    if request.query_value("token") is None:
+        return None
+    return "a token in the query string (this source takes it only as the Basic password)"
+
+
 def _nothing_more(secrets: Mapping[str, str], request: RawRequest, now: float) -> str | None:
     """The token kinds: the head said everything."""
     return None

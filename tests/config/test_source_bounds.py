@@ -61,9 +61,26 @@ def test_a_sources_own_targets_are_its_target_and_its_targets() -> None:
         ({"max_dead_letters": True}, "sources.ib.max_dead_letters: must be a whole number"),
         ({"receipts_per_second": 0}, "sources.ib.receipts_per_second: must be a number from"),
         ({"receipts_per_second": "fast"}, "sources.ib.receipts_per_second: must be a number"),
+        ({"query_token": "no"}, "sources.ib.query_token: must be true or false, got 'no'"),
+        ({"max_body_bytes": 10}, "sources.ib.max_body_bytes: must be a whole number of bytes"),
+        ({"max_body_bytes": 2.5}, "sources.ib.max_body_bytes: must be a whole number of bytes"),
     ],
 )
 def test_a_bad_bound_or_target_list_is_one_problem_line(
     change: dict[str, Any], expected: str
 ) -> None:
     assert expected in "\n".join(problems({"ib": {**IB, **change}}))
+
+
+def test_query_token_is_a_key_of_the_token_kinds_only() -> None:
+    twilio = {"kind": "twilio", "auth_token": "${TOKEN}", "query_token": False}
+    assert "sources.tw.query_token: unknown key for a twilio source" in problems({"tw": twilio})
+    ib = parse({"ib": {**IB, "query_token": False, "max_body_bytes": 4096}}).sources["ib"]
+    assert (ib.query_token, ib.max_body_bytes) == (False, 4096)
+    assert (
+        parse(SOURCES).sources["ib"].query_token,
+        parse(SOURCES).sources["ib"].max_body_bytes,
+    ) == (
+        True,
+        None,
+    )

@@ -11,7 +11,12 @@ import time
 from tasks.upstream import NORMALIZERS, TooManyReceipts, Unreadable
 from tasks.upstream.correlation import TooManyIds
 from tasks.upstream.request import RawRequest
-from tasks.upstream.signatures import check_body, check_head, whatsapp_handshake
+from tasks.upstream.signatures import (
+    check_body,
+    check_head,
+    query_token_refusal,
+    whatsapp_handshake,
+)
 from worker.ingress.admission import Admission
 from worker.ingress.http import (
     CLOSE,
@@ -52,14 +57,19 @@ class Receipts:
         self.admission = admission
         self._logged: dict[tuple[str, int], float] = {}  # when a refusal was last logged
 
-    def cap(self, kind: str) -> int:
-        """The body cap of a source kind: JSON batches RELAY_INGRESS_MAX_BYTES, one-message
-        kinds RELAY_INGRESS_MAX_FORM_BYTES (never above the former)."""
+    def cap(self, source: Source) -> int:
+        """The body cap of a source: its own `max_body_bytes`, else its kind's (JSON batches
+        RELAY_INGRESS_MAX_BYTES, one-message kinds RELAY_INGRESS_MAX_FORM_BYTES); never above
+        RELAY_INGRESS_MAX_BYTES, the process's ceiling."""
         whole = self.settings.ingress_max_bytes
-        return whole if kind in BATCH_KINDS else min(self.settings.ingress_max_form_bytes, whole)
+        if source.max_body_bytes is not None:
+            return min(source.max_body_bytes, whole)
+        if source.kind in BATCH_KINDS:
+            return whole
+        return min(self.settings.ingress_max_form_bytes, whole)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, source: Source) -> str:
-        method, cap = scope["method"], self.cap(source.kind)
+        method, cap = scope["method"], self.cap(source)
         if method == "GET" and source.kind == "whatsapp":
             return await self._handshake(scope, send, source)
         if method != "POST" and not (method == "GET" and source.kind == "smpp_dlr"):
@@ -76,6 +86,8 @@ class Receipts:
             return "malformed"
         now = time.time()
         refusal = check_head(source.kind, source.secrets, head, now)
+        if refusal is None and not source.query_token:
+            refusal = query_token_refusal(head)
         if refusal is not None:
             return await self._refuse(scope, send, source, refusal, cap)
         size = cap if length is None else length
@@ -100,7 +112,7 @@ class Receipts:
         now: float,
     ) -> str:
         """The body, within its cap and the read deadline; then the rest of the check."""
-        cap = self.cap(source.kind)
+        cap = self.cap(source)
         body = await body_or_answer(scope, receive, send, cap, self.settings.ingress_read_timeout)
         if isinstance(body, str):
             return body
