@@ -23,7 +23,8 @@ def get_redis(url: str | None = None, *, raw: bool = False) -> redis.Redis:
     as UTF-8, or, with `raw`, as the bytes they are (for what producers wrote: it may not be
     UTF-8, and one undecodable item must not stop whoever reads it). A sentinel:// URL gives a
     client of whichever server the sentinels name master."""
-    url = url or get_settings().redis_url
+    settings = get_settings()
+    url = url or settings.redis_url
     with _lock:
         client = _clients.get((url, raw))
         if client is None:
@@ -35,6 +36,11 @@ def get_redis(url: str | None = None, *, raw: bool = False) -> redis.Redis:
                 # Ride out a Redis restart or failover (a few seconds) inside the task.
                 "retry": Retry(ExponentialBackoff(cap=2.0, base=0.1), 8),
                 "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
+                # Sized to the threads that use it: the task threads, the lanes (twice: a
+                # lane's rate limit and its bundle's writes), and the worker's own threads
+                # with room to spare. The HTTP threads never touch Redis (their answers go
+                # to the answer book), so 256 of them cannot exhaust it.
+                "max_connections": settings.concurrency + 2 * settings.lanes + 32,
             }
             if is_sentinel(url):
                 client = _master_through_sentinels(url, options)

@@ -18,10 +18,14 @@ import redis
 
 from worker.settings import get_settings
 from worker.stores.connection import get_redis, key, text_of
+from worker.stores.ledger import Done
 
-FORMAT = 1
+FORMAT = 2
 """The version of a dead letter's record, written in it as "v"; a CLI or worker that meets a
-newer one shows and counts it but leaves replaying it to a relay that knows its format."""
+newer one shows and counts it but leaves replaying it to a relay that knows its format.
+2: `envelope`, the id of the envelope that ended so (whose claims a replay clears); a relay
+of format 1 would replay it without clearing them, and the replay would count as a
+duplicate of the dead letter itself."""
 Reason = Literal["invalid", "unroutable", "rejected", "exhausted", "uncorrelated"]
 REASONS: tuple[Reason, ...] = ("invalid", "unroutable", "rejected", "exhausted", "uncorrelated")
 
@@ -58,7 +62,25 @@ class DeadLetter:
     failed_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     first_seen: float | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    envelope: str | None = None
+    """The id of the envelope that ended as this dead letter: its claims of the event's
+    message ids, if any are left, are what a replay clears (format 2)."""
     v: int = FORMAT
+
+    def claims(self) -> Done | None:
+        """What stands in a replay's way: the claims its envelope may still hold of the
+        event's message ids (for a record of format 1, which does not name its envelope, any
+        claim still in an envelope's hands: never a done mark, so a delivered event stays
+        refused)."""
+        event = self.event if isinstance(self.event, dict) else {}
+        target, event_id = event.get("target"), event.get("event_id")
+        mids = event.get("message_ids")
+        if not (isinstance(target, str) and isinstance(event_id, str) and isinstance(mids, list)):
+            return None
+        ids = tuple(m for m in mids if isinstance(m, str))
+        if self.envelope:
+            return Done(target, event_id, ids, owner=self.envelope, mode="forget")
+        return Done(target, event_id, ids, mode="any")
 
     @property
     def newer(self) -> bool:
@@ -94,7 +116,8 @@ class DeadLetterStore:
         self.index = key("dlq", "index")
         self._add = self.redis.register_script(_ADD)
 
-    def add(self, letter: DeadLetter) -> DeadLetter:
+    def add(self, letter: DeadLetter, pipe: redis.Redis | None = None) -> DeadLetter:
+        """Store `letter` (or queue that on `pipe`); adding it again changes nothing."""
         settings = get_settings()
         now = time.time()
         self._add(
@@ -106,6 +129,7 @@ class DeadLetterStore:
                 now - settings.dlq_max_age,
                 settings.dlq_max_size,
             ],
+            client=pipe or self.redis,
         )
         return letter
 
