@@ -66,16 +66,19 @@ class AnswerBook:
         noted = [_Noted(mark, now) for mark in marks]
         with self._cond:
             sheet.noted += noted
+            wake = not self._queue  # else the thread is awake already, gathering
             self._queue += noted
-            self._start()
-            self._cond.notify()
+            if wake:
+                self._start()
+                self._cond.notify()
 
     def heard(self, target: str, failed: bool) -> None:
-        """The circuit breaker's view of an answer, written with the next marks."""
+        """The circuit breaker's view of an answer, written with the next marks (the thread
+        is woken only when there is something to write: a failure, or a recovery)."""
         if failed:
             self.breaker.failure(target)
-        else:
-            self.breaker.success(target)
+        elif not self.breaker.success(target):
+            return
         with self._cond:
             self._start()
             self._cond.notify()

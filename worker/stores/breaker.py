@@ -146,10 +146,17 @@ class CircuitBreaker:
             probe = None
         return None if probe else now + self.policy.cooldown
 
-    def success(self, target: str) -> None:
-        """Note an answer that was not a failure of the target (written by `write`)."""
+    def success(self, target: str) -> bool:
+        """Note an answer that was not a failure of the target (written by `write`); say
+        whether there is anything to write (not when this worker knows the circuit closed and
+        heard no failure since)."""
+        view = self._view.get(target)
         with self._lock:
+            heard = self._heard.get(target)
+            if view is not None and not (view[0] or view[1]) and not (heard and heard[1]):
+                return False
             self._heard[target] = (True, 0)
+            return True
 
     def failure(self, target: str) -> None:
         """Note a retryable failure of the target (written by `write`)."""

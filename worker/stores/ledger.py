@@ -36,7 +36,7 @@ from typing import Literal
 
 import redis
 
-from worker.settings import get_settings
+from worker.settings import Settings, get_settings
 from worker.stores.connection import get_redis, key
 from worker.stores.ledger_scripts import ADMIT, MARK
 
@@ -102,6 +102,12 @@ class Done:
         return self.mode or ("order" if self.order else "done")
 
 
+def _life(settings: Settings) -> float:
+    """Seconds a reservation lasts; also what every extended life gets on top (a mark that
+    voids its envelope's running reservation then needs no TTL check)."""
+    return 2 * settings.task_budget + RESERVE_MARGIN
+
+
 def message_key(target: str, message_id: str) -> str:
     """The hash of a message's claims, newest delivered status and format."""
     return key("msg", target, message_id)
@@ -122,9 +128,9 @@ class EventLedger:
         if not entries:
             return []
         settings = get_settings()
-        window, life = settings.dedup_window, 2 * settings.task_budget + RESERVE_MARGIN
+        window = settings.dedup_window
         keys: list[str] = []
-        args: list[str | int] = [len(entries), int(time.time()), int(life)]
+        args: list[str | int] = [len(entries), int(time.time()), int(_life(settings))]
         for e in entries:
             keys += [message_key(e.target, mid) for mid in e.message_ids]
             order = 1 if e.status is not None else 0
@@ -148,8 +154,10 @@ class EventLedger:
         """Apply `marks` in one call (or queue that on `pipe` to go with other writes)."""
         if not marks:
             return
+        settings = get_settings()
         keys: list[str] = []
-        args: list[str | int] = [len(marks), int(get_settings().dedup_window), int(time.time())]
+        args: list[str | int] = [len(marks), int(settings.dedup_window), int(_life(settings))]
+        args.append(int(time.time()))
         for m in marks:
             keys += [message_key(m.target, mid) for mid in m.message_ids]
             occurred, status = m.order or (0, "sent")
