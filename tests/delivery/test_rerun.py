@@ -15,7 +15,7 @@ from tasks.envelope import Envelope
 from tests.delivery.pipelines import local_pipeline
 from tests.support.harness import Relay, event, posted_ids
 from worker.delivery.pipeline import Pipeline
-from worker.dev.sandbox import Sandbox
+from worker.dev.sandbox import Fault, Sandbox
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -64,30 +64,34 @@ def test_redis_failing_while_outcomes_are_recorded_posts_nothing_again(
 def test_a_bundle_run_again_is_coalesced_and_skips_what_was_answered(
     relay: Relay, pipeline: Pipeline, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given a bundle whose first run read its answers, then lost Redis for good (the worker
-    # stopping), and 20 more receipts of the same channel that had not gone out
+    # given a bundle whose first run had 5 Salesforce failures accepted and 20 Medallia
+    # receipts refused (503, one request), then lost Redis for good (the worker stopping)
     from worker.delivery import settle
 
-    answered = [Envelope(event("md", "delivered")) for _ in range(20)]
+    sandbox.add_fault(Fault(api="medallia", status=503, times=1))
+    refused = [Envelope(event("md", "delivered")) for _ in range(20)]
+    accepted = [Envelope(event("sf", "failed")) for _ in range(5)]
     write = pipeline.settler._write
     settle.STOPPING.set()
     monkeypatch.setattr(pipeline.settler, "_write", _refuse)
     try:
         with pytest.raises(redis.RedisError):
-            pipeline.process_bundle(answered)
+            pipeline.process_bundle(refused + accepted)
     finally:
         settle.STOPPING.clear()
         monkeypatch.setattr(pipeline.settler, "_write", write)
     assert pipeline.book.drain(5)
-    fresh = [Envelope(event("md", "delivered")) for _ in range(20)]
+    more = [Envelope(event("md", "delivered")) for _ in range(20)]
 
-    # when the whole bundle runs again (another worker taking it over) with the others
-    pipeline.process_bundle(answered + fresh)
+    # when the whole bundle runs again (another worker taking it over) with 20 more receipts
+    pipeline.process_bundle(refused + accepted + more)
 
-    # then the answered ones were not posted again, and the rest went in one request
+    # then the accepted ones were not posted again, and the receipts went in one request,
+    # as first attempts (the refused ones' attempt was not counted)
     posts = Counter(posted_ids(sandbox.requests()))
-    assert len(sandbox.requests()) == 2
-    assert set(posts.values()) == {1} and len(posts) == 40
+    by_api = Counter(r["api"] for r in sandbox.requests())
+    assert by_api == {"salesforce": 5, "medallia": 2}
+    assert set(posts.values()) == {1} and len(posts) == 45
 
 
 def _refuse(_: Any) -> None:
