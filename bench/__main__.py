@@ -35,6 +35,9 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument(
+        "--flood-seconds", type=float, default=5.0, help="a run of the ingress's flood rows"
+    )
+    parser.add_argument(
         "--loop-rate", type=float, default=2000.0, help="with --skip loops: the loop's rate"
     )
     parser.add_argument("--parked", type=int, default=0, help="only the parked-retries check")

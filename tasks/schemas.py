@@ -7,6 +7,7 @@ the contract gets one message per field saying what is wrong.
 from __future__ import annotations
 
 import math
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from tasks.events import FAILURE_STATUSES, STATUSES, Event, EventError
+from tasks.events import FAILURE_STATUSES, MAX_AHEAD_MS, STATUSES, Event, EventError, too_far_ahead
 
 # Epoch values at or above this are milliseconds: 1e11 seconds is the year 5138, 1e11 ms is 1973.
 _MS_THRESHOLD = 100_000_000_000
@@ -234,13 +235,27 @@ def _field_name(name: Any) -> str:
     return ascii(text)[1:-1][:60]
 
 
-def load_event(raw: Any) -> Event:
-    """Validate one raw event (already JSON-decoded); raise `InvalidEvent` on any problem."""
+_AHEAD = f"Dated more than {MAX_AHEAD_MS // 60_000} minutes in the future."
+
+
+def load_event(raw: Any, now: float | None = None) -> Event:
+    """Validate one raw event (already JSON-decoded); raise `InvalidEvent` on any problem.
+
+    `now` (epoch seconds; the real clock when None) is the one input besides the event: a
+    status dated more than MAX_AHEAD_MS after it is invalid."""
     if not isinstance(raw, dict):
         kind = "null" if raw is None else type(raw).__name__
         raise InvalidEvent({"_schema": [f"An event must be a JSON object, not {kind}."]})
+    now_ms = int((time.time() if now is None else now) * 1000)
     try:
         event: Event = _SCHEMA.load(raw)
     except ValidationError as exc:
-        raise InvalidEvent(exc.normalized_messages()) from None  # type: ignore[no-untyped-call]
+        messages = exc.normalized_messages()  # type: ignore[no-untyped-call]
+        loaded = exc.valid_data if isinstance(exc.valid_data, dict) else {}
+        occurred = loaded.get("occurred_at")
+        if isinstance(occurred, int) and too_far_ahead(occurred, now_ms):
+            messages = {**messages, "occurred_at": [_AHEAD]}
+        raise InvalidEvent(messages) from None
+    if too_far_ahead(event.occurred_ms, now_ms):
+        raise InvalidEvent({"occurred_at": [_AHEAD]})
     return event

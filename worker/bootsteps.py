@@ -23,6 +23,7 @@ from worker.intake.labels import bundle_label
 from worker.intake.publish import DELIVER, DELIVER_BUNDLE, Publisher
 from worker.observe import logs
 from worker.observe.metrics import start_metrics_server
+from worker.observe.secrets import process_secrets
 from worker.observe.sentry import init_sentry
 from worker.observe.taskevents import TaskEvents
 from worker.ops.gauges import StateCollector
@@ -172,7 +173,7 @@ def _check_config(**_: Any) -> None:
     except ConfigError as exc:
         print(f"relay worker: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    init_sentry(settings.sentry_dsn, pipeline.config.secrets)
+    init_sentry(settings.sentry_dsn, process_secrets(settings, pipeline.config))
 
 
 def connect_signals() -> None:

@@ -6,11 +6,17 @@ each worker from `worker.bootsteps`; the tasks are found by name in `tasks.deliv
 
 from __future__ import annotations
 
+import logging
+import sys
+from typing import Any
+
 from celery import Celery
+from celery.signals import worker_init
 
 from worker.bootsteps import RelayStep, connect_signals
 from worker.settings import get_settings
 from worker.stores.connection import is_sentinel
+from worker.stores.reach import probe
 
 settings = get_settings()
 sentinel = is_sentinel(settings.redis_url)
@@ -70,5 +76,23 @@ app.conf.update(
     worker_hijack_root_logger=False,
 )
 
+
+def _check_redis(**_: Any) -> None:
+    """Refuse to start on a Redis that will never take the worker's commands (a wrong or
+    missing password, a database it does not have): Celery would try that forever, logging
+    "Cannot connect ... Trying again". An outage is waited out, as Celery does."""
+    problem = probe(settings.redis_url)
+    if problem is None:
+        return
+    if problem.outage:
+        logging.getLogger("relay.worker").warning(
+            "%s The worker starts and waits for it.", problem.message
+        )
+        return
+    print(f"relay worker: {problem.message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 app.steps["worker"].add(RelayStep)
 connect_signals()
+worker_init.connect(_check_redis, weak=False)  # after the configuration's check

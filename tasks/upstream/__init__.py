@@ -8,10 +8,11 @@ receipt with its correlation made into a canonical event (`events`).
 from collections.abc import Callable
 
 from tasks.upstream import infobip, smpp_dlr, twilio, vonage, whatsapp
-from tasks.upstream.receipts import Receipt, Unreadable
+from tasks.upstream.receipts import Receipt, TooManyReceipts, Unreadable
 from tasks.upstream.request import RawRequest
 
-Normalizer = Callable[[RawRequest], list[Receipt]]
+Normalizer = Callable[[RawRequest, int], list[Receipt]]
+"""(request, the most receipts to make) -> receipts; `TooManyReceipts` past that many."""
 NORMALIZERS: dict[str, Normalizer] = {
     twilio.KIND: twilio.normalize,
     whatsapp.KIND: whatsapp.normalize,
@@ -21,4 +22,4 @@ NORMALIZERS: dict[str, Normalizer] = {
 }
 KINDS: tuple[str, ...] = tuple(NORMALIZERS)
 
-__all__ = ["KINDS", "NORMALIZERS", "RawRequest", "Receipt", "Unreadable"]
+__all__ = ["KINDS", "NORMALIZERS", "RawRequest", "Receipt", "TooManyReceipts", "Unreadable"]

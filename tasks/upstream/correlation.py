@@ -1,21 +1,28 @@
 """Which target message a provider's message is: a correlation record or an echoed reference.
 
 A record is registered by the sending side once it knows the provider's message id; a
-reference is the same fields as compact JSON the provider echoes back with every receipt.
+reference is the same fields as compact JSON the provider echoes back with every receipt
+(its wire form, signature and who may use it: `tasks.upstream.references`).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from typing import Any
 
 _LIMITS = {"target": 100, "channel": 255, "recipient": 240, "conversation_id": 240}
+MAX_IDS = 100
+"""Message ids one record or reference may name (the event contract's own bound)."""
 
 
 class BadCorrelation(ValueError):
     """A record or reference that cannot say where a receipt goes; the message says why."""
+
+
+class TooManyIds(BadCorrelation):
+    """A record or reference naming more than MAX_IDS message ids: for a reference, the whole
+    callback is refused (one receipt must not fan out into thousands of target requests)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +67,10 @@ def correlation_of(data: Any) -> Correlation:
     ids = data.get("message_ids")
     if isinstance(ids, str):
         ids = [ids]
-    if not isinstance(ids, list) or not 1 <= len(ids) <= 100:
-        raise BadCorrelation("'message_ids' must be a list of 1 to 100 ids")
+    if isinstance(ids, list) and len(ids) > MAX_IDS:
+        raise TooManyIds(f"'message_ids' must be a list of 1 to {MAX_IDS} ids, not {len(ids)}")
+    if not isinstance(ids, list) or not ids:
+        raise BadCorrelation(f"'message_ids' must be a list of 1 to {MAX_IDS} ids")
     if not all(isinstance(i, str) and i.strip() and len(i) <= 255 for i in ids):
         raise BadCorrelation("'message_ids' must hold non-empty strings of at most 255 characters")
     return Correlation(
@@ -71,18 +80,6 @@ def correlation_of(data: Any) -> Correlation:
         recipient=_text(data, "recipient", False),
         conversation_id=_text(data, "conversation_id", False),
     )
-
-
-@lru_cache(maxsize=1024)
-def reference_of(text: str | None) -> Correlation | None:
-    """The correlation an echoed reference holds, or None when it holds none (a reference the
-    sender used for its own purposes is not an error: the receipt then needs a record)."""
-    if not text or not text.lstrip().startswith("{") or len(text) > 4096:
-        return None
-    try:
-        return correlation_of(json.loads(text))
-    except (ValueError, RecursionError):
-        return None
 
 
 @dataclass(frozen=True, slots=True)

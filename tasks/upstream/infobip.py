@@ -7,9 +7,11 @@ from typing import Any
 from tasks.events import Status
 from tasks.upstream import times
 from tasks.upstream.receipts import (
+    DEFAULT_MAX_RECEIPTS,
     Receipt,
     ReceiptError,
     Unreadable,
+    at_most,
     code_of,
     normalize_recipient,
     text_field,
@@ -87,10 +89,10 @@ def receipt_of(item: Any) -> Receipt:
     )
 
 
-def normalize(request: RawRequest) -> list[Receipt]:
-    """Every result of the report."""
+def normalize(request: RawRequest, limit: int = DEFAULT_MAX_RECEIPTS) -> list[Receipt]:
+    """Every result of the report (`TooManyReceipts` past `limit`, before making any)."""
     document = request.json()
     results = document.get("results") if isinstance(document, dict) else None
     if not isinstance(results, list):
         raise Unreadable("infobip: the body must be an object with a 'results' list")
-    return [receipt_of(item) for item in results]
+    return [receipt_of(item) for item in at_most(results, limit)]

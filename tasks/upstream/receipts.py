@@ -13,9 +13,27 @@ from typing import Any
 
 from tasks.events import STATUSES, EventError, Status
 
+DEFAULT_MAX_RECEIPTS = 1000
+"""Receipts one callback may carry unless its source says otherwise (`max_receipts`)."""
+
 
 class Unreadable(ValueError):
     """The callback cannot be read as receipts; the message says what is wrong with it."""
+
+
+class TooManyReceipts(ValueError):
+    """The callback carries more receipts than its source takes in one request: refused whole
+    (413), before a single receipt is made, so nothing of it is stored."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the callback carries more than {limit} receipts (max_receipts)")
+
+
+def at_most(items: list[Any], limit: int) -> list[Any]:
+    """`items`, or `TooManyReceipts` when there are more than `limit`."""
+    if len(items) > limit:
+        raise TooManyReceipts(limit)
+    return items
 
 
 ReceiptError = EventError

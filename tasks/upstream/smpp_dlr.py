@@ -8,7 +8,14 @@ import re
 
 from tasks.events import Status
 from tasks.upstream import times
-from tasks.upstream.receipts import Receipt, ReceiptError, Unreadable, code_of, normalize_recipient
+from tasks.upstream.receipts import (
+    DEFAULT_MAX_RECEIPTS,
+    Receipt,
+    ReceiptError,
+    Unreadable,
+    code_of,
+    normalize_recipient,
+)
 from tasks.upstream.request import RawRequest
 
 KIND = "smpp_dlr"
@@ -56,7 +63,7 @@ def _fields(request: RawRequest) -> dict[str, str]:
     return fields
 
 
-def normalize(request: RawRequest) -> list[Receipt]:
+def normalize(request: RawRequest, limit: int = DEFAULT_MAX_RECEIPTS) -> list[Receipt]:
     """The one receipt of a DLR callback."""
     fields = _fields(request)
     text = fields.get("receipt")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from tasks.events import Status
 from tasks.upstream import times
-from tasks.upstream.receipts import Receipt, ReceiptError, Unreadable, code_of, normalize_recipient
+from tasks.upstream.receipts import (
+    DEFAULT_MAX_RECEIPTS,
+    Receipt,
+    ReceiptError,
+    Unreadable,
+    code_of,
+    normalize_recipient,
+)
 from tasks.upstream.request import RawRequest
 
 KIND = "twilio"
@@ -56,7 +63,7 @@ def error_of(code: str | None) -> ReceiptError | None:
     return ReceiptError(value, name or f"Twilio error {value}")
 
 
-def normalize(request: RawRequest) -> list[Receipt]:
+def normalize(request: RawRequest, limit: int = DEFAULT_MAX_RECEIPTS) -> list[Receipt]:
     """The one receipt of a status callback."""
     fields = dict(request.query)
     fields.update(request.form())

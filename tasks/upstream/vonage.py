@@ -7,6 +7,7 @@ from typing import Any
 from tasks.events import Status
 from tasks.upstream import times
 from tasks.upstream.receipts import (
+    DEFAULT_MAX_RECEIPTS,
     Receipt,
     ReceiptError,
     Unreadable,
@@ -41,7 +42,7 @@ def error_of(error: Any) -> ReceiptError | None:
     return ReceiptError(code, name[:200], detail[:2000] if detail else None)
 
 
-def normalize(request: RawRequest) -> list[Receipt]:
+def normalize(request: RawRequest, limit: int = DEFAULT_MAX_RECEIPTS) -> list[Receipt]:
     """The one receipt of a message-status webhook."""
     item = request.json()
     if not isinstance(item, dict):

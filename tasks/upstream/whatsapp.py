@@ -7,9 +7,11 @@ from typing import Any
 from tasks.events import Status
 from tasks.upstream import times
 from tasks.upstream.receipts import (
+    DEFAULT_MAX_RECEIPTS,
     Receipt,
     ReceiptError,
     Unreadable,
+    at_most,
     code_of,
     normalize_recipient,
     text_field,
@@ -34,9 +36,9 @@ def _list(value: Any, where: str) -> list[Any]:
     return value
 
 
-def statuses_of(document: Any) -> list[Any]:
+def statuses_of(document: Any, limit: int = DEFAULT_MAX_RECEIPTS) -> list[Any]:
     """Every status object of a webhook, in order; inbound `messages` and other fields are
-    not receipts and are passed over."""
+    not receipts and are passed over. `TooManyReceipts` as soon as there are over `limit`."""
     if not isinstance(document, dict):
         raise Unreadable("whatsapp: the body must be a JSON object")
     found: list[Any] = []
@@ -46,7 +48,7 @@ def statuses_of(document: Any) -> list[Any]:
         for change in _list(entry.get("changes"), "changes"):
             value = change.get("value") if isinstance(change, dict) else None
             if isinstance(value, dict):
-                found += _list(value.get("statuses"), "statuses")
+                found = at_most(found + _list(value.get("statuses"), "statuses"), limit)
     return found
 
 
@@ -85,6 +87,6 @@ def receipt_of(item: Any) -> Receipt:
     )
 
 
-def normalize(request: RawRequest) -> list[Receipt]:
+def normalize(request: RawRequest, limit: int = DEFAULT_MAX_RECEIPTS) -> list[Receipt]:
     """Every status in the webhook (none when it carries only inbound messages)."""
-    return [receipt_of(item) for item in statuses_of(request.json())]
+    return [receipt_of(item) for item in statuses_of(request.json(), limit)]

@@ -9,6 +9,7 @@ import pytest
 from tests.config.bad_documents import BAD
 from tests.config.documents import (
     ENV,
+    MD_SECRET,
     SF_TOKEN,
     document,
     md,
@@ -82,3 +83,13 @@ def test_unhashable_auth_type_is_a_problem(auth_type: Any) -> None:
     doc = document((sf("auth", "type"), auth_type))
     problems = problems_of(doc)
     assert any(p.startswith("targets.sf-prod.auth.type: must be one of bearer") for p in problems)
+
+
+def test_an_unset_variable_is_the_only_problem_of_its_value() -> None:
+    # an empty value would also "must be a non-empty string" (or not be a URL); set but
+    # empty, the value is what is wrong
+    unset = problems_of(document(), {"MD_SECRET": MD_SECRET})
+    empty = problems_of(document(), {"MD_SECRET": MD_SECRET, "SF_TOKEN": ""})
+    uses = ("targets.sf-prod.auth.token", "targets.medallia-eu.auth.client_id")
+    assert unset == [f"{where}: environment variable SF_TOKEN is not set" for where in uses]
+    assert "targets.sf-prod.auth.token: must be a non-empty string" in empty

@@ -72,34 +72,84 @@ def test_workers_scale_flower_asks_for_a_password_and_the_sandbox_is_optional(
     assert "container_name" not in worker  # `--scale worker=N` needs names compose makes
     assert any(arg.startswith("--concurrency=") for arg in worker["command"])
     assert "healthcheck" in worker and worker["stop_grace_period"] == "90s"
-    assert "FLOWER_BASIC_AUTH" in flower["environment"]
+    assert "FLOWER_BASIC_AUTH" in env_file_names(flower)
     assert all(port.startswith("127.0.0.1:") for port in flower["ports"])
     assert sandbox["profiles"] == ["sandbox"]
 
 
-def test_secrets_come_from_an_env_file_that_is_neither_committed_nor_built_in(
+def env_file_names(service: dict[str, Any]) -> set[str]:
+    """The variables a service's env_file gives it (read from each file's committed example)."""
+    names: set[str] = set()
+    for path in service.get("env_file", []):
+        example = DEPLOY / f"{path}.example"
+        lines = example.read_text().splitlines()
+        names |= {line.split("=", 1)[0] for line in lines if line and not line.startswith("#")}
+    return names
+
+
+def given_to(service: dict[str, Any]) -> set[str]:
+    """Every variable a service's containers are given."""
+    return set(service.get("environment") or {}) | env_file_names(service)
+
+
+def test_secrets_come_from_env_files_that_are_neither_committed_nor_built_in(
     services: dict[str, Any],
 ) -> None:
-    ignored = subprocess.run(
-        ["git", "check-ignore", "-q", str(DEPLOY / ".env")], cwd=ROOT, check=False
-    )
     docker_ignore = (ROOT / ".dockerignore").read_text().splitlines()
     let_in = [line[1:] for line in docker_ignore if line.startswith("!")]
+    files = {f for s in services.values() for f in s.get("env_file", [])}
 
-    relay = [s for s in services.values() if s.get("image", "").startswith("${IMAGE")]
-    assert len(relay) >= 4 and all(s["env_file"] == [".env"] for s in relay)
-    assert "RELAY_INGRESS_TOKEN" in env_example()
-    assert (DEPLOY / ".env.example").exists()
-    assert ignored.returncode == 0, "deploy/.env must be ignored by git"
+    assert files == {"env/worker.env", "env/ingress.env", "env/flower.env"}
+    for path in [*files, ".env"]:
+        ignored = subprocess.run(["git", "check-ignore", "-q", str(DEPLOY / path)], cwd=ROOT)
+        assert ignored.returncode == 0, f"deploy/{path} must be ignored by git"
+        assert (DEPLOY / f"{path}.example").exists()
     assert "*" in docker_ignore and not any(p.startswith(("deploy", ".env")) for p in let_in)
-    assert "REDIS_PASSWORD:?" in COMPOSE.read_text()  # no default password in the file
+
+
+def test_each_service_is_given_only_the_secrets_it_uses(services: dict[str, Any]) -> None:
+    # given the secrets of the sandbox's targets file, by the part that uses them
+    sources = {"TWILIO_AUTH_TOKEN", "RELAY_INGRESS_TOKEN"}
+    targets = secret_names_in_targets(DEPLOY / "relay.sandbox.toml") - sources
+    redis_passwords = {f"REDIS_{u}_PASSWORD" for u in ("WORKER", "INGRESS", "FLOWER")}
+
+    # then a worker gets the targets' alone, the ingress the sources' alone, Flower neither
+    worker, ingress, flower = (given_to(services[n]) for n in ("worker", "ingress", "flower"))
+    assert targets <= worker and not (sources | {"FLOWER_BASIC_AUTH"}) & worker
+    assert sources <= ingress and not (targets | {"FLOWER_BASIC_AUTH"}) & ingress
+    assert not (targets | sources) & flower
+    assert not redis_passwords & (worker | ingress | flower)
+    assert not any(".env" in s.get("env_file", []) for s in services.values())
+
+
+def test_each_component_connects_to_redis_as_its_own_acl_user(services: dict[str, Any]) -> None:
+    template = (DEPLOY / "redis" / "users.acl.template").read_text()
+    users = {line.split()[1] for line in template.splitlines() if line.startswith("user ")}
+
+    for name in ("worker", "ingress", "flower", "ops"):
+        url = urlsplit(interpolate(services[name]["environment"]["REDIS_URL"]))
+        assert url.username == f"relay-{name}" and url.username in users
+    assert "default" in users and "user default off" in template
+    assert "--aclfile" in " ".join(services["redis"]["command"])
+    assert "requirepass" not in COMPOSE.read_text()
+
+
+def test_nothing_starts_with_the_examples_passwords() -> None:
+    # compose's ${VAR:?} refuses an unset or empty variable: the example leaves them empty
+    example = env_example()
+    passwords = [name for name in example if name.endswith("_PASSWORD")]
+
+    assert len(passwords) == 5 and all(example[name] == "" for name in passwords)
+    assert all(f"${{{name}:?" in COMPOSE.read_text() for name in passwords)
+    assert "=change-me" not in (DEPLOY / ".env.example").read_text()
 
 
 def test_every_command_and_health_check_is_one_the_code_runs(services: dict[str, Any]) -> None:
     lines = []
     for service in services.values():
         if "command" in service:
-            lines.append([interpolate(str(a)) for a in service["command"]])
+            argv = [*service.get("entrypoint", []), *service["command"]]
+            lines.append([interpolate(str(a)) for a in argv])
         if "healthcheck" in service:
             lines.append([interpolate(str(a)) for a in service["healthcheck"]["test"]])
 
@@ -112,10 +162,10 @@ def test_every_command_and_health_check_is_one_the_code_runs(services: dict[str,
 def test_every_environment_variable_is_one_the_code_reads(services: dict[str, Any]) -> None:
     names = set(env_example())
     for service in services.values():
-        names |= set(service.get("environment") or {})
+        names |= given_to(service)
     # Compose's own ${...} (image, targets file, Redis settings) and the sandbox's tokens.
-    allowed = {"IMAGE", "TARGETS_FILE", "REDIS_PASSWORD", "REDIS_MAXMEMORY", "REDISCLI_AUTH"}
-    allowed |= {"INGRESS_WORKERS"}
+    allowed = {"IMAGE", "TARGETS_FILE", "REDIS_MAXMEMORY", "REDISCLI_AUTH", "INGRESS_WORKERS"}
+    allowed |= {f"REDIS_{u}_PASSWORD" for u in ("WORKER", "INGRESS", "FLOWER", "OPS", "KEDA")}
     allowed |= secret_names_in_targets(DEPLOY / "relay.sandbox.toml")
 
     assert unknown_variables(names, allowed) == set()

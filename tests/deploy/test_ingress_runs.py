@@ -2,11 +2,9 @@
 container's uvicorn command as written (only --host/--port moved to a free loopback port), with
 the file's environment, targets file and the session's Redis. Its health check and probes answer
 as the files expect, with Redis and without; /metrics adds every process up; the callback paths
-the Ingress routes reach the app and its configured sources.
-
-No Docker and no cluster: what the files ask of the image and the kubelet is done by hand here
-(the tmpfs is a fresh temporary folder, the probes are the kubelet's rules: an HTTP answer
-200-399, or a TCP connection).
+the Ingress routes reach the app and its configured sources. No Docker and no cluster: what the
+files ask of the image and the kubelet is done by hand here (the tmpfs is a fresh temporary
+folder, the probes are the kubelet's rules: an HTTP answer 200-399, or a TCP connection).
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,8 +26,15 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.deploy.kube import Docs, container_of, port_number, relay_env, secret_data
-from tests.deploy.uses import DEPLOY, ROOT, env_example, interpolate, uvicorn_params
+from tests.deploy.kube import Docs, container_of, env_from, port_number
+from tests.deploy.uses import (
+    DEPLOY,
+    ROOT,
+    env_example,
+    interpolate,
+    secret_names_in_targets,
+    uvicorn_params,
+)
 from tests.support.harness import own_key_prefix, wait_for
 from worker.dev.local_redis import free_port
 from worker.dev.processes import stop_group
@@ -135,8 +141,7 @@ def kube_ingress(
     found = container_of(docs, "relay-ingress")
     [targets] = [d for d in docs if "relay-targets" in d["metadata"]["name"]]
     (tmp / "relay.toml").write_text(targets["data"]["relay.toml"])
-    env = clean_env(**relay_env(docs), **secret_data(docs))
-    env.update({e["name"]: e["value"] for e in found.get("env", []) if "value" in e})
+    env = clean_env(**env_from(docs, found))  # its ConfigMap, its own Secret, its env
     env.update(RELAY_CONFIG=str(tmp / "relay.toml"), REDIS_URL=redis_url, RELAY_KEY_PREFIX=prefix)
     assert not any("$(" in arg for arg in found["args"])  # nothing for the kubelet to expand
     return found["args"], env
@@ -149,22 +154,43 @@ def prefix(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield name
 
 
-def test_the_compose_ingress_answers_its_health_check_and_adds_up_every_process(
-    tmp_path: Path, redis_url: str, prefix: str
-) -> None:
-    # given the compose service's command and environment (.env.example, its tmpfs a new folder)
+def compose_env(service: dict[str, Any]) -> dict[str, str]:
+    """What a compose service's containers are given: its env_file (each secret set, as the
+    operator would) and its environment, ${...} at their defaults."""
+    env = clean_env(**env_example())
+    needed = secret_names_in_targets(DEPLOY / "relay.sandbox.toml") | {"RELAY_INGRESS_TOKEN"}
+    for path in service["env_file"]:
+        given = env_example(path)
+        env.update(
+            {k: v or (f"{k.lower()}-0123456789" if k in needed else v) for k, v in given.items()}
+        )
+    env.update({k: interpolate(str(v)) for k, v in service["environment"].items()})
+    return env
+
+
+def compose_ingress(tmp: Path, redis_url: str, prefix: str) -> tuple[list[str], dict[str, str]]:
+    """The compose service's command and environment (.env.example, its tmpfs a new folder,
+    the targets file TARGETS_FILE mounts by default, the session's Redis)."""
     ingress = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["ingress"]
     argv = [interpolate(str(a)) for a in ingress["command"]]
-    env = clean_env(**env_example())
-    env.update({k: interpolate(str(v)) for k, v in ingress["environment"].items()})
-    env.update(  # what TARGETS_FILE mounts by default; the session's Redis
+    env = compose_env(ingress)
+    env.update(
         RELAY_CONFIG=str(DEPLOY / "relay.sandbox.toml"),
         REDIS_URL=redis_url,
         RELAY_KEY_PREFIX=prefix,
     )
     if env.get("PROMETHEUS_MULTIPROC_DIR") in ingress["tmpfs"]:
-        env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "metrics")
-        (tmp_path / "metrics").mkdir()
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp / "metrics")
+        (tmp / "metrics").mkdir(exist_ok=True)
+    return argv, env
+
+
+def test_the_compose_ingress_answers_its_health_check_and_adds_up_every_process(
+    tmp_path: Path, redis_url: str, prefix: str
+) -> None:
+    # given the compose service's command and environment
+    ingress = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["ingress"]
+    argv, env = compose_ingress(tmp_path, redis_url, prefix)
     port = uvicorn_params(argv[1:])["port"]
     command, program, flag, code = ingress["healthcheck"]["test"]
     assert (command, program, flag) == ("CMD", "python", "-c") and f":{port}/" in code
@@ -236,3 +262,38 @@ def test_the_paths_the_ingress_routes_reach_the_configured_sources(
     # then every source is served and asks for its signature; the unknown one is not found
     assert sources and answers == dict.fromkeys(sources, 401)
     assert unknown == 404
+
+
+def commands(rendered: Docs, tmp: Path, redis_url: str, prefix: str) -> dict[str, Any]:
+    return {
+        "compose": compose_ingress(tmp, redis_url, prefix),
+        "kubernetes": kube_ingress(rendered, tmp, redis_url, prefix),
+    }
+
+
+@pytest.mark.parametrize("where", ["compose", "kubernetes"])
+def test_the_deployed_ingress_cuts_off_silent_clients_and_refuses_before_reading(
+    rendered: Docs, tmp_path: Path, redis_url: str, prefix: str, where: str
+) -> None:
+    # given the command as deployed: uvicorn with the ingress's protocol and its bounds
+    argv, env = commands(rendered, tmp_path, redis_url, prefix)[where]
+    params = uvicorn_params(argv[1:])
+    assert params["http"] == "worker.ingress.protocol:GuardedHttp"
+    assert params["limit_concurrency"] and params["timeout_keep_alive"] >= 61
+    env["RELAY_INGRESS_READ_TIMEOUT"] = "2"
+    source = next(iter(tomllib.loads(Path(env["RELAY_CONFIG"]).read_text())["sources"]))
+
+    with running(argv, env, tmp_path) as served:
+        # when a client connects and sends nothing, and another announces 2 MiB unsigned
+        silent = socket.create_connection(("127.0.0.1", served.port), timeout=10)
+        started = time.monotonic()
+        with silent, socket.create_connection(("127.0.0.1", served.port), timeout=5) as unsigned:
+            path = RECEIPTS_PATH + source
+            head = f"POST {path} HTTP/1.1\r\nHost: h\r\nContent-Length: {2 << 20}\r\n\r\n"
+            unsigned.sendall(head.encode())
+            refused = unsigned.recv(100)
+
+            # then the unsigned one is refused before its body, the silent one cut off in time
+            assert refused.startswith(b"HTTP/1.1 413")
+            assert silent.recv(100) == b""
+            assert time.monotonic() - started < 5

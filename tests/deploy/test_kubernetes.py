@@ -20,7 +20,10 @@ from tests.deploy.kube import (
     CUSTOM_KINDS,
     Docs,
     container_of,
+    data_of,
+    is_relay,
     one,
+    one_named,
     pod_spec,
     relay_env,
 )
@@ -63,7 +66,6 @@ def test_the_scaled_object_scales_the_worker_deployment_by_its_rendered_name(
 ) -> None:
     scaled = one(rendered, "ScaledObject")
     auth = one(rendered, "TriggerAuthentication")
-    secret = one(rendered, "Secret", "")
 
     assert (
         scaled["spec"]["scaleTargetRef"]["name"]
@@ -73,8 +75,12 @@ def test_the_scaled_object_scales_the_worker_deployment_by_its_rendered_name(
     assert {t["authenticationRef"]["name"] for t in scaled["spec"]["triggers"]} == {
         auth["metadata"]["name"]
     }
-    [ref] = auth["spec"]["secretTargetRef"]
-    assert ref["name"] == secret["metadata"]["name"] and ref["key"] in secret["data"]
+    refs = {r["parameter"]: r for r in auth["spec"]["secretTargetRef"]}
+    assert {"username", "password"} <= set(refs)
+    for ref in refs.values():
+        assert ref["key"] in one_named(rendered, "Secret", ref["name"])["data"]
+    username = data_of(one_named(rendered, "Secret", refs["username"]["name"]))
+    assert username[refs["username"]["key"]] == "relay-keda"  # the ACL user that reads lengths
 
 
 def test_the_scaled_object_sums_the_keys_the_code_uses(
@@ -117,6 +123,8 @@ def test_every_command_and_probe_is_one_the_code_runs(rendered: Docs) -> None:
         if doc["kind"] != "Deployment":
             continue
         for container in doc["spec"]["template"]["spec"]["containers"]:
+            if not is_relay(container):
+                continue  # Flower's proxy runs its own image
             lines.append(container.get("command", []) + container.get("args", []))
             handlers = [container.get(p, {}) for p in PROBES]
             handlers += container.get("lifecycle", {}).values()  # preStop, postStart
@@ -131,12 +139,14 @@ def test_every_command_and_probe_is_one_the_code_runs(rendered: Docs) -> None:
 def test_every_environment_variable_is_one_the_code_reads(rendered: Docs) -> None:
     targets = DEPLOY / "k8s" / "overlays" / "example" / "relay.toml"
     names = set(relay_env(rendered))
-    names |= set(one(rendered, "Secret", "")["data"])
     for doc in (d for d in rendered if d["kind"] == "Deployment"):
-        for container in doc["spec"]["template"]["spec"]["containers"]:
+        for container in filter(is_relay, doc["spec"]["template"]["spec"]["containers"]):
             names |= {e["name"] for e in container.get("env", [])}
+            for source in container.get("envFrom", []):
+                if "secretRef" in source:
+                    names |= set(one_named(rendered, "Secret", source["secretRef"]["name"])["data"])
 
-    allowed = {"POD_NAME", "REDIS_PASSWORD"} | secret_names_in_targets(targets)
+    allowed = {"POD_NAME"} | secret_names_in_targets(targets)
 
     assert unknown_variables(names, allowed) == set()
 
@@ -147,7 +157,6 @@ def test_every_deployment_runs_restricted_on_a_read_only_root(
 ) -> None:
     pod = pod_spec(rendered, deployment)
     found = container_of(rendered, deployment)
-    security = found["securityContext"]
     mounts = {m["mountPath"]: m["name"] for m in found["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
 
@@ -155,11 +164,13 @@ def test_every_deployment_runs_restricted_on_a_read_only_root(
     assert pod["securityContext"]["runAsUser"] == 10001  # the image's numeric user
     assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
     assert pod["automountServiceAccountToken"] is False
-    assert security["capabilities"]["drop"] == ["ALL"]
-    assert security["allowPrivilegeEscalation"] is False
-    assert security["readOnlyRootFilesystem"] is True
+    for container in pod["containers"]:  # Flower's proxy too
+        security = container["securityContext"]
+        assert security["capabilities"]["drop"] == ["ALL"]
+        assert security["allowPrivilegeEscalation"] is False
+        assert security["readOnlyRootFilesystem"] is True
+        assert set(container["resources"]) == {"requests", "limits"}
     assert "emptyDir" in volumes[mounts["/tmp"]]
-    assert set(found["resources"]) == {"requests", "limits"}
 
 
 def test_the_workers_probes_ask_about_this_pod(rendered: Docs) -> None:
@@ -197,9 +208,52 @@ def test_the_pod_monitor_scrapes_the_workers_metrics_port(rendered: Docs) -> Non
     assert ports[monitor["spec"]["podMetricsEndpoints"][0]["port"]] == port
 
 
-def test_flower_asks_for_a_password_from_the_secret(rendered: Docs) -> None:
-    env = {e["name"]: e for e in container_of(rendered, "relay-flower")["env"]}
-    secret = one(rendered, "Secret", "")
+def test_flower_is_reached_only_through_its_authenticating_proxy(rendered: Docs) -> None:
+    # given Flower's pod: Flower and an oauth2-proxy in front of it
+    pod = pod_spec(rendered, "relay-flower")
+    flower = container_of(rendered, "relay-flower")
+    [proxy] = [c for c in pod["containers"] if c is not flower and not is_relay(c)]
+    service = one(rendered, "Service", "relay-flower")
+    args = dict(a.removeprefix("--").split("=", 1) for a in flower["args"] if "=" in a)
+    proxied = dict(a.removeprefix("--").split("=", 1) for a in proxy["args"])
+    settings = one_named(rendered, "Secret", proxy["envFrom"][0]["secretRef"]["name"])
 
-    ref = env["FLOWER_BASIC_AUTH"]["valueFrom"]["secretKeyRef"]
-    assert ref["name"] == secret["metadata"]["name"] and ref["key"] in secret["data"]
+    # then Flower listens on the pod's loopback alone, the Service sends to the proxy only,
+    # which forwards to Flower and signs people in with the settings of its own Secret
+    assert args["address"] == "127.0.0.1" and "ports" not in flower
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
+    assert [p["name"] for p in proxy["ports"]] == ["http"]
+    assert proxied["upstream"] == f"http://127.0.0.1:{args['port']}"
+    assert {"OAUTH2_PROXY_CLIENT_SECRET", "OAUTH2_PROXY_COOKIE_SECRET"} <= set(settings["data"])
+    assert "FLOWER_BASIC_AUTH" not in str(flower)  # the proxy, not a shared password
+
+
+SECRETS_OF = {
+    "relay-worker": "relay-worker-secrets",
+    "relay-ingress": "relay-ingress-secrets",
+    "relay-flower": "relay-flower-secrets",
+}
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS)
+def test_each_component_is_given_only_its_own_secret(rendered: Docs, deployment: str) -> None:
+    # given the Secrets the pod's relay container reads
+    found = container_of(rendered, deployment)
+    refs = [s["secretRef"]["name"] for s in found.get("envFrom", []) if "secretRef" in s]
+    refs += [
+        e["valueFrom"]["secretKeyRef"]["name"]
+        for e in found.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    ]
+
+    # then it is its own alone, and no other component's secret is in it
+    assert {r.rsplit("-", 1)[0].removeprefix("acme-") for r in refs} == {SECRETS_OF[deployment]}
+    given = set().union(*(one_named(rendered, "Secret", r)["data"] for r in refs))
+    others = {"SF_ACCESS_TOKEN", "MEDALLIA_TOKEN", "TWILIO_AUTH_TOKEN", "RELAY_INGRESS_TOKEN"}
+    own = {
+        "relay-worker": {"SF_ACCESS_TOKEN", "MEDALLIA_TOKEN"},
+        "relay-ingress": {"TWILIO_AUTH_TOKEN", "RELAY_INGRESS_TOKEN"},
+        "relay-flower": set(),
+    }[deployment]
+    assert own <= given and not (others - own) & given
+    assert "REDIS_URL" in given and "FLOWER_BASIC_AUTH" not in given

@@ -145,9 +145,10 @@ def _celery_help(subcommand: str) -> str:
 
 
 def settings_variables() -> set[str]:
-    """Every RELAY_* variable the settings read (worker/settings.py, the one place they are)."""
-    text = (ROOT / "worker" / "settings.py").read_text()
-    return set(re.findall(r'"(RELAY_[A-Z_]+)"', text))
+    """Every variable the settings read (worker/settings/, the one place they are declared)."""
+    from worker.settings import SPECS
+
+    return {spec.env for spec in SPECS}
 
 
 def environ_variables() -> set[str]:
@@ -172,10 +173,10 @@ def unknown_variables(names: Iterable[str], allowed: set[str]) -> set[str]:
     }
 
 
-def env_example() -> dict[str, str]:
-    """deploy/.env.example's variables: what compose reads for its ${...} and hands to every
-    relay container."""
-    lines = (DEPLOY / ".env.example").read_text().splitlines()
+def env_example(path: str = ".env") -> dict[str, str]:
+    """The variables of deploy/`path`.example: .env is what compose reads for its ${...};
+    env/<service>.env what one service's containers are given."""
+    lines = (DEPLOY / f"{path}.example").read_text().splitlines()
     return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
 
 

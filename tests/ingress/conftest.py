@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,21 +42,29 @@ def mid(label: str = "m") -> str:
     return f"{label}-{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture(scope="module")
-def stack(
-    tmp_path_factory: pytest.TempPathFactory, redis_url: str, sandbox_server: Sandbox
+@contextmanager
+def running_stack(
+    tmp: Path, redis_url: str, sandbox: Sandbox, config: str, env: dict[str, str]
 ) -> Iterator[Stack]:
+    """A worker and an ingress on `config` (TOML, sandbox placeholders) with `env` set."""
     patch = pytest.MonkeyPatch()
-    for name, value in SECRETS.items():
+    for name, value in env.items():
         patch.setenv(name, value)
-    relay = Relay(
-        tmp_path_factory.mktemp("ingress"), redis_url, sandbox_server.url, patch, INGRESS_CONFIG
-    )
-    relay.env.update(SECRETS)
+    relay = Relay(tmp, redis_url, sandbox.url, patch, config)
+    relay.env.update(env)
     try:
         relay.start_worker()
-        yield Stack(relay, Ingress(relay), sandbox_server)
+        yield Stack(relay, Ingress(relay), sandbox)
     finally:
         relay.stop_all()
         patch.undo()
         get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, sandbox_server: Sandbox
+) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("ingress")
+    with running_stack(tmp, redis_url, sandbox_server, INGRESS_CONFIG, SECRETS) as running:
+        yield running

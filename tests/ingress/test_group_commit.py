@@ -18,29 +18,31 @@ from worker.stores.counters import Counters
 def test_requests_that_arrive_while_a_write_runs_go_together_in_the_next() -> None:
     writes: list[list[int]] = []
 
-    async def write(items: list[int]) -> None:
+    async def write(items: list[int]) -> list[int]:
         writes.append(items)
         await asyncio.sleep(0.01)
+        return [i * 10 for i in items]
 
-    async def main() -> None:
-        commit: GroupCommit[int] = GroupCommit(write)
-        await asyncio.gather(*(commit.submit(i) for i in range(5)))
-        await commit.submit(5)
+    async def main() -> list[int]:
+        commit: GroupCommit[int, int] = GroupCommit(write)
+        results = await asyncio.gather(*(commit.submit(i) for i in range(5)))
+        return [*results, await commit.submit(5)]
 
-    asyncio.run(main())
+    assert asyncio.run(main()) == [0, 10, 20, 30, 40, 50]  # each request gets its own result
     assert writes == [[0, 1, 2, 3, 4], [5]]
 
 
 def test_a_failed_write_fails_every_request_in_it_and_the_next_write_still_runs() -> None:
     calls: list[list[str]] = []
 
-    async def write(items: list[str]) -> None:
+    async def write(items: list[str]) -> list[None]:
         calls.append(items)
         if "bad" in items:
             raise ConnectionError("Redis went away")
+        return [None] * len(items)
 
     async def main() -> list[BaseException | None]:
-        commit: GroupCommit[str] = GroupCommit(write)
+        commit: GroupCommit[str, None] = GroupCommit(write)
         results = await asyncio.gather(
             commit.submit("bad"), commit.submit("x"), return_exceptions=True
         )

@@ -116,3 +116,68 @@ def test_help_reads_for_a_newcomer(relay: Relay) -> None:
     for command in ((), ("dlq",), ("retries",), ("push",), ("status",)):
         result = relay.cli(*command, "--help")
         assert result.returncode == 0 and "Usage:" in result.stdout
+
+
+def test_check_config_names_each_unset_variable_once_and_nothing_else(relay: Relay) -> None:
+    # given a targets file whose secrets and URLs come from variables that are not set
+    config = relay.tmp / "unset.toml"
+    config.write_text(
+        '[targets.md]\nkind = "medallia"\nbase_url = "https://${MD_HOST}"\n'
+        'channel_guid = "6f1c2a5e-0000-4000-8000-000000000001"\n'
+        'auth = { type = "client_credentials", token_url = "${MD_TOKEN_URL}", '
+        'client_id = "${MD_ID}", client_secret = "${MD_SECRET}" }\n'
+        '[targets.sf]\nkind = "salesforce"\nbase_url = "https://sf.example.com"\n'
+        'org_id = "00D5g000004xyzA"\nauthorization_context = "P"\n'
+        'auth = { type = "bearer", token = "${SF_UNSET}" }\n'
+    )
+    relay.env["RELAY_CONFIG"] = str(config)
+
+    # when the operator checks it
+    result = relay.cli("check-config")
+
+    # then each variable is named once, where it is used, and nothing is said of its value
+    assert result.returncode == 1
+    problems = [line for line in result.stderr.splitlines() if line.startswith("  - ")]
+    assert problems == [
+        f"  - {where}: environment variable {name} is not set"
+        for where, name in [
+            ("targets.md.base_url", "MD_HOST"),
+            ("targets.md.auth.token_url", "MD_TOKEN_URL"),
+            ("targets.md.auth.client_id", "MD_ID"),
+            ("targets.md.auth.client_secret", "MD_SECRET"),
+            ("targets.sf.auth.token", "SF_UNSET"),
+        ]
+    ]
+
+
+def test_dlq_show_keeps_epoch_times_and_masks_the_recipient(relay: Relay) -> None:
+    # given a dead letter of an event dated in epoch seconds
+    relay.start_worker()
+    relay.push(event("nowhere", "sent", event_id="ev-epoch", occurred_at=1764720000))
+    wait_for(lambda: len(relay.dead_letters()) == 1, 30, "the dead letter")
+    [letter] = relay.dead_letters()
+
+    # when the operator shows it
+    shown = relay.cli("dlq", "show", letter.id).stdout
+
+    # then the time reads whole and the recipient does not
+    assert '"occurred_at": 1764720000' in shown
+    assert RECIPIENT not in shown and "+4**********78" in shown
+
+
+def test_listings_cut_long_ids_visibly_and_print_them_whole_with_wide(relay: Relay) -> None:
+    # given a dead letter whose event id is longer than the table's column
+    long_id = "ev-" + "0123456789" * 5
+    relay.start_worker()
+    relay.push(event("nowhere", "sent", event_id=long_id))
+    wait_for(lambda: len(relay.dead_letters()) == 1, 30, "the dead letter")
+
+    # when the operator lists it, narrow, wide and as JSON
+    narrow = relay.cli("dlq", "list").stdout
+    wide = relay.cli("dlq", "list", "--wide").stdout
+    [record] = json.loads(relay.cli("dlq", "list", "--json").stdout)
+
+    # then the cut id says it is cut, the whole one is there to copy, and it traces
+    assert long_id not in narrow and long_id[:18] + "~" in narrow
+    assert long_id in wide and record["event_id"] == long_id
+    assert relay.cli("trace", long_id).returncode == 0

@@ -12,9 +12,10 @@ from tasks.upstream.correlation import Correlation
 from tasks.upstream.receipts import Receipt, ReceiptError
 from worker.sources import Source
 from worker.stores.connection import key
-from worker.stores.correlations import Correlations, compact, park, plan, record_key
+from worker.stores.correlations import Correlations, compact, park, record_key
 from worker.stores.counters import Counters
 from worker.stores.deadletters import DeadLetter, DeadLetterStore
+from worker.stores.planning import plan
 from worker.stores.waiting import WaitingPump
 
 SOURCE = Source("smpp", "smpp_dlr", {"token": "t"}, "sf", correlation_wait=30.0)

@@ -36,6 +36,7 @@ kind = "whatsapp"
 app_secret = "${{WA_SECRET}}"
 verify_token = "${{WA_VERIFY}}"
 target = "md"
+targets = ["sf"]
 
 [sources.vg]
 kind = "vonage"

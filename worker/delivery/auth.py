@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 import jwt
-import requests
 
 from tasks.outbound import OutboundRequest
 from worker.config import AuthConfig
+from worker.delivery.transport import send
+from worker.observe.secrets import KNOWN
 
 # A token is renewed this long before it expires, so no request goes out with a dying token.
 _EXPIRY_MARGIN = 60.0
@@ -92,23 +96,35 @@ class CachedToken:
     def _post_form(
         self, url: str, form: dict[str, str], auth: tuple[str, str] | None = None
     ) -> dict[str, Any]:
-        """POST a token request; the answer's JSON object, or AuthError saying what failed."""
+        """POST a token request through the transport, under one total deadline (the fetch
+        timeout, at most what the caller's task has left); the answer's JSON object, or
+        AuthError saying what failed (never quoting a secret the endpoint echoed)."""
+        body = urlencode(form).encode()
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+        }
+        credentials: dict[str, str] = {}
+        if auth is not None:
+            pair = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            credentials["Authorization"] = f"Basic {pair}"
+        request = OutboundRequest("token", "token", "POST", url, headers, body, ())
+        answer = send(request, credentials, self._fetch_timeout, redact=False)
+        # What the endpoint may echo: the client secret (plain or in the Basic header), the
+        # signed assertion.
+        sent = [form.get("assertion", ""), auth[1] if auth else "", *credentials.values()]
+        if answer.status is None:
+            raise AuthError(f"token endpoint unreachable: {answer.network_error}")
+        if answer.status != 200:
+            text = KNOWN.redact(answer.body[:200].decode("utf-8", "replace"), sent)
+            raise AuthError(f"token endpoint answered HTTP {answer.status}: {text}")
         try:
-            answer = requests.post(
-                url, data=form, auth=auth, timeout=self._fetch_timeout, allow_redirects=False
-            )
-        except requests.RequestException as exc:
-            raise AuthError(f"token endpoint unreachable: {type(exc).__name__}") from None
-        if answer.status_code != 200:
-            raise AuthError(
-                f"token endpoint answered HTTP {answer.status_code}: {answer.text[:200]}"
-            )
-        try:
-            document = answer.json()
+            document = json.loads(answer.body)
         except ValueError:
             document = None
         if not isinstance(document, dict) or not isinstance(document.get("access_token"), str):
             raise AuthError("token endpoint answered without an access_token")
+        KNOWN.remember(document["access_token"])
         return document
 
 

@@ -33,7 +33,7 @@ def get_pipeline() -> Pipeline:
     global _pipeline
     with _lock:
         if _pipeline is None:
-            _pipeline = Pipeline(load_config(get_settings().config_path))
+            _pipeline = Pipeline(load_config(get_settings().config_path, secrets_for=("targets",)))
         return _pipeline
 
 

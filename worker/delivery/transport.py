@@ -1,13 +1,15 @@
 """HTTP transport: one pooled keep-alive urllib3 manager, strict timeouts, a result value.
 
 It never raises for an HTTP status and never follows redirects; `tasks.classify` decides what
-an answer means. The body is read against a total deadline, because a read timeout alone lets a
-target that trickles bytes forever hold a worker thread forever.
+an answer means. Each request has one total deadline (`worker.delivery.deadline`): a socket
+timeout bounds each read, and a target that trickles its status line, headers or body a byte
+at a time would hold a worker thread far past it (and past the visibility timeout).
 
 Requests are sent with urllib3, the library under `requests`, directly: per request
 `requests` spent about as much CPU again on machinery a fixed API target does not need
 (settings merging, environment and proxy look-ups, cookie jars, hooks): measured with py-spy
-under `make bench`, it was a third of a worker's CPU. Token endpoints still use `requests`.
+under `make bench`, it was a third of a worker's CPU. Token endpoints are fetched through
+`send` too, under the same deadline.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
+from typing import Any
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
@@ -28,6 +32,8 @@ from urllib3.exceptions import (
 from tasks.backoff import parse_retry_after
 from tasks.classify import HttpResult
 from tasks.outbound import OutboundRequest
+from worker.delivery.deadline import WATCHDOG, attach, current_guard
+from worker.observe.secrets import KNOWN
 from worker.settings import get_settings
 
 MAX_BODY = 64 * 1024  # enough for any vendor answer; more is garbage we do not keep
@@ -44,6 +50,42 @@ _routes_lock = threading.Lock()
 _timeouts: dict[float, urllib3.Timeout] = {}
 
 
+class _Watched:
+    """What a connection tells the request's deadline guard: that it is the one in use, and
+    its socket's descriptor (the watchdog shuts it down at the deadline)."""
+
+    relay_fd = -1
+
+    def _new_conn(self) -> Any:
+        attach(self)
+        sock = super()._new_conn()  # type: ignore[misc]
+        self.relay_fd = sock.fileno()
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        attach(self)
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+    def close(self) -> None:
+        # Under the guard's lock: the watchdog never shuts down a descriptor being given back.
+        guard = current_guard()
+        if guard is None:
+            self.relay_fd = -1
+            super().close()  # type: ignore[misc]
+            return
+        with guard.lock:
+            self.relay_fd = -1
+            super().close()  # type: ignore[misc]
+
+
+class _WatchedHTTP(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPS(_Watched, HTTPSConnection):
+    pass
+
+
 def _route(url: str) -> tuple[urllib3.HTTPConnectionPool, str]:
     """The connection pool and request path for `url`."""
     found = _routes.get(url)
@@ -57,6 +99,7 @@ def _route(url: str) -> tuple[urllib3.HTTPConnectionPool, str]:
                 pool = _pools[host_key] = urllib3.connection_from_url(
                     url, maxsize=size, block=False, retries=False
                 )
+                pool.ConnectionCls = _WatchedHTTPS if parts.scheme == "https" else _WatchedHTTP
             found = _routes[url] = (pool, parts.request_uri)
     return found
 
@@ -70,52 +113,66 @@ def _timeout(seconds: float) -> urllib3.Timeout:
     return found
 
 
-def send(request: OutboundRequest, auth_headers: Mapping[str, str], timeout: float) -> HttpResult:
-    """Send one request; return what came back, or the network error, as an `HttpResult`."""
+def send(
+    request: OutboundRequest,
+    auth_headers: Mapping[str, str],
+    timeout: float,
+    *,
+    redact: bool = True,
+) -> HttpResult:
+    """Send one request and read its answer within `timeout` seconds in all (connecting,
+    sending, the status line, headers and body); return what came back, or the network error,
+    as an `HttpResult`. With `redact`, known secrets (and the credentials sent) are taken out
+    of the body; a token endpoint's answer is read as it is (it *is* a secret)."""
     started = time.monotonic()
     headers = {"User-Agent": USER_AGENT, **request.headers, **auth_headers}
+    guard = WATCHDOG.guard(started + timeout)
+    response: urllib3.BaseHTTPResponse | None = None
     try:
-        pool, path = _route(request.url)
-        response = pool.urlopen(
-            request.method,
-            path,
-            body=request.body,
-            headers=headers,
-            timeout=_timeout(timeout),
-            redirect=False,  # a 3xx is an answer for `classify`, never followed
-            retries=False,
-            preload_content=False,
-            assert_same_host=False,
-        )
+        with guard:  # closed before the connection goes back to the pool
+            pool, path = _route(request.url)
+            response = pool.urlopen(
+                request.method,
+                path,
+                body=request.body,
+                headers=headers,
+                timeout=_timeout(timeout),
+                redirect=False,  # a 3xx is an answer for `classify`, never followed
+                retries=False,
+                preload_content=False,
+                assert_same_host=False,
+            )
+            body, complete = _read_body(response, guard.deadline)
     except HTTPError as exc:
-        return HttpResult(
-            None, duration=time.monotonic() - started, network_error=_describe(exc, timeout)
-        )
-    return _answer(response, started, timeout)
+        if response is not None:
+            response.close()
+        error = _failure(exc, guard.expired or time.monotonic() >= guard.deadline, timeout)
+        cut = response is not None and not error.startswith("no complete")
+        error = f"answer cut off: {error}" if cut else error
+        return HttpResult(None, duration=time.monotonic() - started, network_error=error)
+    if redact:
+        body = KNOWN.redact_bytes(body, _credentials(auth_headers))
+    return _answer(response, body, complete, started, timeout)
 
 
-def _answer(response: urllib3.BaseHTTPResponse, started: float, timeout: float) -> HttpResult:
-    """The answer whose headers arrived: its body, read against the request's total deadline."""
-    deadline = started + timeout
-    try:
-        body, complete = _read_body(response, deadline)
-    except HTTPError as exc:
-        response.close()
-        return HttpResult(
-            None,
-            duration=time.monotonic() - started,
-            network_error=f"answer cut off: {_describe(exc, timeout)}",
-        )
+def _answer(
+    response: urllib3.BaseHTTPResponse,
+    body: bytes,
+    complete: bool,
+    started: float,
+    timeout: float,
+) -> HttpResult:
+    """The answer whose body was read (whole, or up to MAX_BODY or the deadline)."""
     if complete:
         response.release_conn()
     else:
         response.close()  # the rest of the body is unread: the connection cannot be reused
-        if time.monotonic() >= deadline:
+        if time.monotonic() >= started + timeout:
             return HttpResult(
                 None,
                 body=body,
                 duration=time.monotonic() - started,
-                network_error=f"answer body not finished within {timeout:g}s",
+                network_error=f"no complete answer within {_seconds(timeout)}s",
             )
     return HttpResult(
         response.status,
@@ -123,6 +180,13 @@ def _answer(response: urllib3.BaseHTTPResponse, started: float, timeout: float) 
         retry_after=parse_retry_after(response.headers.get("Retry-After"), time.time()),
         duration=time.monotonic() - started,
     )
+
+
+def _credentials(auth_headers: Mapping[str, str]) -> list[str]:
+    """The credentials a request carried (a header's value, and its token without the scheme):
+    a target that echoes them in its answer must not put them in a dead letter or in Flower."""
+    values = list(auth_headers.values())
+    return values + [v.partition(" ")[2] for v in values if " " in v]
 
 
 def _read_body(response: urllib3.BaseHTTPResponse, deadline: float) -> tuple[bytes, bool]:
@@ -142,13 +206,17 @@ def _read_body(response: urllib3.BaseHTTPResponse, deadline: float) -> tuple[byt
             return b"".join(chunks)[:MAX_BODY], False
 
 
-def _describe(exc: HTTPError, timeout: float) -> str:
+def _failure(exc: HTTPError, expired: bool, timeout: float) -> str:
+    if expired or isinstance(exc, ReadTimeoutError):
+        return f"no complete answer within {_seconds(timeout)}s"
     # NewConnectionError subclasses ConnectTimeoutError in urllib3 2: test it first.
     if isinstance(exc, NewConnectionError | ProtocolError):
         cause = exc.__cause__ or (exc.args[1] if len(exc.args) > 1 else exc)
         return f"connection failed: {type(cause).__name__}"
     if isinstance(exc, ConnectTimeoutError):
         return "connect timeout"
-    if isinstance(exc, ReadTimeoutError):
-        return f"no answer within {timeout:g}s (read timeout)"
     return type(exc).__name__
+
+
+def _seconds(value: float) -> str:
+    return f"{round(value, 2):g}"

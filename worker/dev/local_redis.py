@@ -45,12 +45,15 @@ class LocalRedis:
         appendonly: bool = False,
         password: str | None = None,
         extra: tuple[str, ...] = (),
+        directory: str | None = None,
     ) -> None:
         self.port = port or free_port()
         self.appendonly = appendonly
         self.password = password
         self.extra = extra  # more redis-server options, e.g. ("--replicaof", host, port)
-        self.dir = tempfile.mkdtemp(prefix="relay-redis-")
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        self.dir = directory or tempfile.mkdtemp(prefix="relay-redis-")
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -88,10 +91,14 @@ class LocalRedis:
                 if self.process.poll() is not None:
                     raise RuntimeError(f"redis-server exited; see {self.dir}/redis.log")
                 try:
-                    client.ping()
-                    return self
+                    served_by = int(client.info("server")["process_id"])
                 except redis.ConnectionError:
                     time.sleep(0.05)
+                    continue
+                if served_by != self.process.pid:  # the port was taken meanwhile
+                    self.stop()
+                    raise RuntimeError(f"port {self.port} is another Redis's (pid {served_by})")
+                return self
         finally:
             client.close()
         self.stop()

@@ -21,10 +21,12 @@ target = "sf-sandbox"
 kind = "whatsapp"
 app_secret = "${{RELAY_DEV_WHATSAPP_SECRET}}"
 verify_token = "${{RELAY_DEV_WHATSAPP_VERIFY}}"
+targets = ["medallia-sandbox", "sf-sandbox"]
 
 [sources.vonage-dev]
 kind = "vonage"
 signature_secret = "${{RELAY_DEV_VONAGE_SECRET}}"
+targets = ["sf-sandbox"]
 
 [sources.infobip-dev]
 kind = "infobip"

@@ -1,188 +1,176 @@
-"""`relay dev`: the whole relay on one machine, with sample events, in one command."""
+"""`relay dev`: the whole relay on one machine, with sample events, in one command.
+
+Its own Redis (unless REDIS_URL is set), the look-alike APIs, Flower, a worker and the ingress,
+each on a port of its own (`worker.dev.services`); sample events and providers' callbacks; a
+report; lines to try it from another shell; then it runs until Ctrl-C (or SIGTERM), stops
+everything it started and says where the logs are.
+
+Keys: on its own Redis the relay's defaults (`relay:inbox`, as the docs and producers use);
+on a Redis of yours (REDIS_URL set) the prefix `relay-dev`, so that a relay already using that
+Redis is left alone. RELAY_KEY_PREFIX and RELAY_QUEUE, when set, win either way.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import subprocess
-import tempfile
+import signal
 import time
-from pathlib import Path
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
-from worker.dev.local_redis import free_port
-from worker.dev.processes import flower_argv, start_group, stop_group, worker_argv
-from worker.dev.receipts import DEV_SECRETS, DEV_SOURCES, play_samples
-from worker.dev.samples import DEV_CONFIG, sample_events
+from worker.dev.banner import Place, Shell, places_text, shell_text
+from worker.dev.demo import demo
+from worker.dev.receipts import DEV_SECRETS, DEV_SOURCES
+from worker.dev.samples import DEV_CONFIG
+from worker.dev.services import Service, start_flower, start_ingress, start_worker
+from worker.dev.workdir import Workdir
 from worker.settings import get_settings, safe_url
 
-SETTLE_TIMEOUT = 60.0
+
+@dataclass
+class Run:
+    """What one `relay dev` started, to report and to stop."""
+
+    workdir: Workdir
+    stack: contextlib.ExitStack
+    shell: Shell | None = None
+    places: list[Place] = field(default_factory=list)
+    sandbox: Any = None
+    worker: Service | None = None
+    settled: bool | None = None
+    """Whether the samples settled (None: not run to the end)."""
 
 
 def run_dev(duration: float | None) -> int:
-    """Start Redis (if REDIS_URL is unset), the sandbox and a worker; push samples; report."""
+    """Start everything, run the samples, wait (`duration` seconds, or until a signal), stop."""
+    workdir = Workdir()
+    code = 1
+    with _signals_stop(), contextlib.ExitStack() as stack:
+        run = Run(workdir, stack)
+        try:
+            _start(run)
+            print("relay dev: running", *places_text(run.places), sep="\n", flush=True)
+            code = _demo_and_wait(run, duration)
+        except KeyboardInterrupt:  # asked to stop: a failure only if the samples failed
+            code = 1 if run.settled is False else 0
+        finally:
+            with _signals_ignored():
+                stack.close()
+                logs = workdir.keep_logs()
+                print(
+                    f"relay dev: stopped; logs in {workdir.path} ({', '.join(logs)}); the next "
+                    "relay dev removes them",
+                    flush=True,
+                )
+    return code
+
+
+def _start(run: Run) -> None:
     from worker.dev.local_redis import LocalRedis
     from worker.dev.sandbox import Sandbox
 
-    workdir = Path(tempfile.mkdtemp(prefix="relay-dev-"))
-    local_redis = None
-    if not os.environ.get("REDIS_URL"):
-        local_redis = LocalRedis().start()
-        os.environ["REDIS_URL"] = local_redis.url
-    sandbox = Sandbox()
-    sandbox_url = sandbox.start()
-    config_path = _configure(workdir, sandbox_url)
-    _add_showcase_faults(sandbox)
-    # Flower first, listening before the worker's first bundle: a task whose start Flower
-    # missed shows as a nameless FAILURE without arguments.
-    flower_port = _port(5555)
-    flower_env = {**os.environ, "FLOWER_UNAUTHENTICATED_API": "true"}
-    flower = start_group(flower_argv(flower_port), workdir / "flower.log", flower_env)
-    _wait_listening(flower_port, 30.0)
-    worker_log = workdir / "worker.log"
-    worker = _start_worker(worker_log)
-    ingress_url, ingress = _start_ingress(workdir)
-    print(
-        f"relay dev: Redis {safe_url(get_settings().redis_url)}, sandbox {sandbox_url}, "
-        f"Flower http://127.0.0.1:{flower_port}, ingress {ingress_url}, metrics http://127.0.0.1:"
-        f"{get_settings().metrics_port}/metrics, config {config_path}, worker log {worker_log}"
+    own = not os.environ.get("REDIS_URL")
+    if own:
+        local = LocalRedis(directory=str(run.workdir / "redis")).start()
+        run.stack.callback(local.stop)
+        os.environ["REDIS_URL"] = local.url
+    run.sandbox = Sandbox()
+    sandbox_url = run.sandbox.start()
+    run.stack.callback(run.sandbox.stop)
+    config_path = _configure(run.workdir, sandbox_url, own)
+    settings = get_settings()
+    run.shell = Shell(settings.redis_url, own, settings.key_prefix, settings.queue)
+    run.places += [
+        Place("Redis", safe_url(settings.redis_url), "its own" if own else "yours"),
+        Place("sandbox", sandbox_url, "look-alike Salesforce and Medallia APIs"),
+    ]
+    # Flower first, listening before the worker's first bundle, so that it sees every task.
+    flower = _started(run, start_flower(run.workdir / "flower.log", os.environ))
+    run.worker = _started(
+        run,
+        start_worker(
+            run.workdir / "worker.log", os.environ, settings.queue, f"relay-dev-{os.getpid()}"
+        ),
     )
-    try:
-        return _demo(sandbox, worker, duration, ingress_url)
-    finally:
-        stop_group(worker)
-        stop_group(ingress)
-        stop_group(flower)
-        sandbox.stop()
-        if local_redis is not None:
-            local_redis.stop()
+    ingress = _started(run, start_ingress(run.workdir / "ingress.log", os.environ))
+    run.places += [
+        Place("Flower", flower.url),
+        Place("ingress", ingress.url, "providers' callbacks: POST /v1/receipts/SOURCE"),
+        Place("metrics", run.worker.url or _metrics_off(), "the worker's"),
+        Place("config", str(config_path)),
+        Place("logs", str(run.workdir.path)),
+    ]
 
 
-def _configure(workdir: Path, sandbox_url: str) -> Path:
+def _metrics_off() -> str | None:
+    return "off (RELAY_METRICS_PORT=0)" if os.environ.get("RELAY_METRICS_PORT") == "0" else None
+
+
+def _started(run: Run, service: Service) -> Service:
+    from worker.dev.processes import stop_group
+
+    run.stack.callback(stop_group, service.process)
+    return service
+
+
+def _configure(workdir: Workdir, sandbox_url: str, own_redis: bool) -> Any:
     """Write the dev targets file and point this process (and its children) at it."""
     config_path = workdir / "relay.toml"
     config_path.write_text(DEV_CONFIG.format(sandbox=sandbox_url) + DEV_SOURCES.format())
     os.environ.update(DEV_SECRETS)
+    default = "relay" if own_redis else "relay-dev"
     os.environ.update(
         RELAY_CONFIG=str(config_path),
         RELAY_DEV_SF_TOKEN="dev-sf-token",
         RELAY_DEV_MEDALLIA_TOKEN="dev-medallia-token",
-        RELAY_KEY_PREFIX=os.environ.get("RELAY_KEY_PREFIX", "relay-dev"),
-        RELAY_QUEUE=os.environ.get("RELAY_QUEUE", "relay-dev"),
+        RELAY_KEY_PREFIX=os.environ.get("RELAY_KEY_PREFIX", default),
+        RELAY_QUEUE=os.environ.get("RELAY_QUEUE", default),
         RELAY_TASK_EVENTS=os.environ.get("RELAY_TASK_EVENTS", "1"),  # Flower sees every bundle
     )
     get_settings.cache_clear()
     return config_path
 
 
-def _add_showcase_faults(sandbox: Any) -> None:
-    """Show a retry and a rejection, not only the happy path."""
-    from worker.dev.sandbox.faults import Fault
-
-    sandbox.add_fault(Fault(api="any", status=503, times=2, retry_after="1", match="msg-retry"))
-    sandbox.add_fault(Fault(api="any", status=400, times=0, match="msg-reject"))
-
-
-def _demo(
-    sandbox: Any, worker: subprocess.Popen[bytes], duration: float | None, ingress_url: str
-) -> int:
-    from worker.intake.push import push_events
-    from worker.ops.status import collect_status, render_status
-
-    events = sample_events()
-    started = time.monotonic()
-    print(f"relay dev: pushing {len(events)} sample events")
-    push_events(events)
-    print("relay dev: sending providers' signed callbacks to the ingress")
-    receipts = play_samples(ingress_url, DEV_SECRETS)
-    settled = _wait_settled(len(events) + receipts, worker)
-    print(
-        f"relay dev: settled in {time.monotonic() - started:.1f}s"
-        if settled
-        else "relay dev: not everything settled within a minute; see the worker log"
-    )
-    accepted = [r for r in sandbox.requests() if r["valid"] and 200 <= r["status"] < 300]
-    by_api: dict[str, int] = {}
-    for request in accepted:
-        by_api[request["api"]] = by_api.get(request["api"], 0) + 1
-    print(
-        "relay dev: requests accepted by the look-alike APIs: "
-        + ", ".join(f"{api} {n}" for api, n in sorted(by_api.items()))
-    )
-    print(render_status(collect_status()))
-    settings = get_settings()
-    print(
-        "relay dev: see dead letters with `relay dlq list`, replay with `relay dlq replay --all`"
-        f" (with REDIS_URL={safe_url(settings.redis_url)} RELAY_CONFIG={settings.config_path}"
-        f" RELAY_KEY_PREFIX={settings.key_prefix} RELAY_QUEUE={settings.queue})"
-    )
-    if not settled:
+def _demo_and_wait(run: Run, duration: float | None) -> int:
+    assert run.worker is not None and run.shell is not None
+    ingress_url = next(p.address for p in run.places if p.name == "ingress")
+    run.settled = demo(run.sandbox, run.worker.process, ingress_url)
+    print(*shell_text(run.shell, "medallia-sandbox"), sep="\n", flush=True)
+    if not run.settled:
         return 1
-    _wait(worker, duration)
-    return 0
-
-
-def _wait_settled(expected: int, worker: subprocess.Popen[bytes]) -> bool:
-    from worker.ops.status import collect_status
-    from worker.stores.counters import settled_events
-
-    deadline = time.monotonic() + SETTLE_TIMEOUT
-    while time.monotonic() < deadline and worker.poll() is None:
-        report = collect_status()
-        done = settled_events(report["outcomes"])
-        queue = report["queue"]
-        waiting = report["retries_waiting"] or queue["depth"] or queue["inbox"]
-        if done >= expected and not waiting:
-            return True
-        time.sleep(0.5)
-    return False
-
-
-def _wait_listening(port: int, timeout: float) -> None:
-    """Wait until something accepts connections on 127.0.0.1:`port` (or `timeout` passes)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-
-
-def _port(preferred: int) -> int:
-    """`preferred` when nothing listens there (the port people expect), else any free one."""
-    with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", preferred)) != 0:
-            return preferred
-    return free_port()
-
-
-def _start_worker(log_path: Path) -> subprocess.Popen[bytes]:
-    argv = worker_argv(get_settings().queue, f"relay-dev-{os.getpid()}", "--loglevel=INFO")
-    return start_group(argv, log_path, os.environ)
-
-
-def _start_ingress(workdir: Path) -> tuple[str, subprocess.Popen[bytes]]:
-    """`relay ingress` on port 8080 when free; its URL once it answers."""
-    import sys
-    import urllib.request
-
-    port = _port(8080)
-    argv = [sys.executable, "-m", "worker.ops.cli.main", "ingress", "--port", str(port)]
-    process = start_group(argv, workdir / "ingress.log", os.environ)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/healthz", timeout=2):
-            break
-        time.sleep(0.2)
-    return url, process
-
-
-def _wait(worker: subprocess.Popen[bytes], duration: float | None) -> None:
     if duration is not None:
         time.sleep(duration)
-        return
-    print("relay dev: running; push more with `relay push FILE` in another shell. Ctrl-C stops.")
-    with contextlib.suppress(KeyboardInterrupt):
-        worker.wait()
+        return 0
+    print("relay dev: running until Ctrl-C", flush=True)
+    run.worker.process.wait()
+    print(f"relay dev: the worker stopped; see {run.worker.log}", flush=True)
+    return 1
+
+
+@contextlib.contextmanager
+def _signals_stop() -> Iterator[None]:
+    """SIGTERM and SIGHUP stop `relay dev` as Ctrl-C does: its children (in sessions of their
+    own, which a terminal's signals do not reach) are stopped, not left running."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """A second Ctrl-C while stopping would leave children running: stopping finishes."""
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -4,7 +4,11 @@ Stateless: every process (uvicorn `--workers N`, or many hosts behind a load bal
 any request; all state is in Redis. Production:
 
     uvicorn --factory worker.ingress.app:create_app --host 0.0.0.0 --port 8080 --workers 4 \\
-        --loop uvloop --http httptools --no-access-log
+        --loop uvloop --http worker.ingress.protocol:GuardedHttp --no-access-log \\
+        --limit-concurrency 1000 --timeout-keep-alive 75
+
+Bounded at its edge (`worker.ingress.protocol` for the connection and the read deadline,
+`worker.ingress.admission` for requests and body bytes in progress).
 """
 
 from __future__ import annotations
@@ -22,26 +26,28 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from tasks.upstream.correlation import BadCorrelation
 from worker.config import ConfigError, RelayConfig, load_config
+from worker.ingress.admission import Admission
 from worker.ingress.http import (
-    Disconnected,
     Receive,
     Scope,
     Send,
-    TooLarge,
     answer,
     answer_json,
-    read_body,
+    body_or_answer,
+    unread_body,
 )
 from worker.ingress.receipts import Receipts
 from worker.ingress.storing import STORE_ERRORS, Storage
 from worker.intake.correlate import check_record
 from worker.observe import logs
 from worker.observe.metrics import INGRESS_REQUESTS, INGRESS_SECONDS
+from worker.observe.secrets import process_secrets
 from worker.observe.sentry import init_sentry
 from worker.settings import Settings, get_settings
 
 log = logging.getLogger("relay.ingress")
 RECEIPTS_PATH = "/v1/receipts/"
+UNBOUNDED = frozenset({"/healthz", "/metrics"})  # probes: cheap, and must answer when busy
 
 
 class Ingress:
@@ -51,7 +57,8 @@ class Ingress:
         self.config = config
         self.settings = settings
         self.storage = storage or Storage(settings.redis_url)
-        self.receipts = Receipts(dict(config.sources), self.storage, settings.ingress_max_bytes)
+        self.admission = Admission(settings.ingress_max_in_progress, settings.ingress_body_budget)
+        self.receipts = Receipts(dict(config.sources), self.storage, settings, self.admission)
         self._metrics: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -61,10 +68,27 @@ class Ingress:
         if scope["type"] != "http":
             return
         started = time.perf_counter()
-        label, outcome = await self._route(scope, receive, send)
+        label, outcome = await self._bounded(scope, receive, send)
         counter, histogram = self._metrics.get((label, outcome)) or self._children(label, outcome)
         counter.inc()
         histogram.observe(time.perf_counter() - started)
+
+    async def _bounded(self, scope: Scope, receive: Receive, send: Send) -> tuple[str, str]:
+        """Serve the request if fewer than RELAY_INGRESS_MAX_IN_PROGRESS are; else 503 at once
+        (its body passed over when small, else the connection closed)."""
+        if scope["path"] in UNBOUNDED:
+            return await self._route(scope, receive, send)
+        if self.admission.enter():
+            try:
+                return await self._route(scope, receive, send)
+            finally:
+                self.admission.leave()
+        headers = (
+            (b"retry-after", b"1"),
+            *unread_body(scope, self.settings.ingress_max_form_bytes),
+        )
+        await answer(send, 503, b"busy; try again\n", headers=headers)
+        return "-", "busy"
 
     def _children(self, label: str, outcome: str) -> tuple[Any, Any]:
         """The metrics' children for a label pair, looked up once (labels() is not free)."""
@@ -78,7 +102,7 @@ class Ingress:
         if path.startswith(RECEIPTS_PATH):
             source = self.config.sources.get(path[len(RECEIPTS_PATH) :])
             if source is None:
-                await answer(send, 404, b"no such source\n")
+                await answer(send, 404, b"no such source\n", headers=self._unread(scope))
                 return "-", "unknown_source"
             return source.name, await self.receipts.handle(scope, receive, send, source)
         if path == "/v1/correlations" and method == "POST":
@@ -92,22 +116,32 @@ class Ingress:
         if path == "/metrics" and method == "GET":
             await answer(send, 200, _metrics(), CONTENT_TYPE_LATEST.encode())
             return "-", "metrics"
-        await answer(send, 404, b"not found\n")
+        await answer(send, 404, b"not found\n", headers=self._unread(scope))
         return "-", "not_found"
+
+    def _unread(self, scope: Scope) -> tuple[tuple[bytes, bytes], ...]:
+        """An early answer's headers: a body up to the form cap is passed over, the
+        connection kept; a larger one is not waited for."""
+        return tuple(unread_body(scope, self.settings.ingress_max_form_bytes))
 
     async def _correlations(self, scope: Scope, receive: Receive, send: Send) -> str:
         """POST /v1/correlations: one record or a list, with the ingress token; all or none."""
         if not self._authorized(scope):
-            await answer(send, 401, b"Authorization: Bearer RELAY_INGRESS_TOKEN required\n")
+            await answer(
+                send,
+                401,
+                b"Authorization: Bearer RELAY_INGRESS_TOKEN required\n",
+                headers=unread_body(scope, self.settings.ingress_max_bytes),
+            )
             return "refused"
+        settings = self.settings
+        body = await body_or_answer(
+            scope, receive, send, settings.ingress_max_bytes, settings.ingress_read_timeout
+        )
+        if isinstance(body, str):
+            return body
         try:
-            body = await read_body(scope, receive, self.settings.ingress_max_bytes)
             document: Any = json.loads(body)
-        except TooLarge:
-            await answer(send, 413, b"too large\n")
-            return "too_large"
-        except Disconnected:
-            return "disconnected"
         except (ValueError, RecursionError):
             await answer_json(send, 400, {"problems": ["the body is not JSON"]})
             return "invalid"
@@ -160,11 +194,11 @@ def create_app() -> Ingress:
     settings = get_settings()
     logs.configure(settings.log_format)
     try:
-        config = load_config(settings.config_path)
+        config = load_config(settings.config_path, secrets_for=("sources",))
     except ConfigError as exc:
         print(f"relay ingress: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    init_sentry(settings.sentry_dsn, config.secrets)
+    init_sentry(settings.sentry_dsn, process_secrets(settings, config))
     if not config.sources:
         log.warning("ingress: no [sources.NAME] configured; every callback will be answered 404")
     return Ingress(config, settings)

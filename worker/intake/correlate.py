@@ -1,15 +1,16 @@
-"""Correlation records from the sending side: the Python API, `relay correlate` and
-POST /v1/correlations all check records here, then store them (releasing the receipts that
-wait for them)."""
+"""Correlation records and signed references from the sending side: the Python API,
+`relay correlate`, `relay reference` and POST /v1/correlations all check them here; records
+are then stored (releasing the receipts that wait for them)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tasks.upstream.correlation import BadCorrelation, Correlation, record_of
+from tasks.upstream.correlation import BadCorrelation, Correlation, correlation_of, record_of
+from tasks.upstream.references import sign_reference
 from worker.config import RelayConfig, load_config
 from worker.settings import get_settings
 from worker.stores.correlations import Correlations
@@ -47,7 +48,7 @@ def register_correlations(
 ) -> CorrelateReport:
     """Store correlation records (dicts as `relay correlate` reads them); the bad ones are
     reported, the good ones stored and the receipts waiting for them released."""
-    config = config or load_config(get_settings().config_path)
+    config = config or load_config(get_settings().config_path, secrets_for=())
     report = CorrelateReport()
     good: list[Checked] = []
     for number, data in enumerate(records, start=1):
@@ -71,3 +72,33 @@ def read_lines(lines: Iterable[str]) -> Iterable[Any]:
             yield json.loads(line)
         except ValueError:
             yield line.strip()[:80]
+
+
+def signed_reference(
+    reference: Mapping[str, Any] | str,
+    source: str,
+    config: RelayConfig | None = None,
+    key: str | bytes | None = None,
+) -> str:
+    """The echoed reference the sending side hands the provider for a message of `source`:
+    compact JSON, a dot and its HMAC-SHA256 under the source's `reference_key` (or `key`).
+    `BadCorrelation` when it names a target that is not one of the source's own, or when
+    there is no key. E.g. `signed_reference({"message_ids": ["0Mw1"], "channel": "c"},
+    "twilio-us")`; without the relay's configuration, the pure
+    `tasks.upstream.references.sign_reference(reference, key)`."""
+    config = config or load_config(get_settings().config_path)
+    found = config.sources.get(source)
+    if found is None:
+        raise BadCorrelation(f"unknown source {source!r}")
+    try:
+        data = json.loads(reference) if isinstance(reference, str) else reference
+    except ValueError:
+        raise BadCorrelation("a reference must be a JSON object") from None
+    target = correlation_of(data).with_target(found.target).target
+    if target not in found.targets:
+        mine = ", ".join(sorted(found.targets)) or "none: it routes by records alone"
+        raise BadCorrelation(f"target {target!r} is not one of source {source!r}'s ({mine})")
+    secret = key if key is not None else found.reference_key
+    if not secret:
+        raise BadCorrelation(f"source {source!r} has no reference_key (and no key was given)")
+    return sign_reference(reference, secret)

@@ -14,6 +14,7 @@ from itertools import islice
 import redis
 
 from worker.settings import get_settings
+from worker.stores.bounds import InboxFull as InboxFull  # its home is the stores; named here too
 from worker.stores.connection import get_redis, key
 
 PUSH_CHUNK = 1000  # items per round trip, without one huge command
@@ -26,17 +27,6 @@ if n < 1 then return 0 end
 redis.call('RPUSH', KEYS[1], unpack(ARGV, 2, n + 1))
 return n
 """
-
-
-class InboxFull(Exception):
-    """The inbox holds RELAY_INBOX_MAX events: workers are not keeping up (or not running)."""
-
-    def __init__(self, queued: int, limit: int) -> None:
-        self.queued = queued
-        super().__init__(
-            f"the inbox is full ({limit} events waiting, RELAY_INBOX_MAX): {queued} queued, "
-            "the rest not; check that workers run (`relay status`), then push the rest again"
-        )
 
 
 class Inbox:

@@ -38,12 +38,16 @@ ATTEMPTS = Histogram(
 INGRESS_REQUESTS = Counter(
     "relay_ingress_requests",
     "Requests to the ingress by source and outcome (accepted, ignored, refused, invalid, "
-    "too_large, unknown_source, unavailable, handshake, not_allowed).",
+    "too_large, unknown_source, unavailable, handshake, not_allowed; refused at the edge: "
+    "malformed, busy, read_timeout, headers_too_large, source '-' before a source is known; "
+    "refused whole for what the source may send: too_many_receipts, too_many_ids, quota_rate, "
+    "quota_waiting).",
     ["source", "outcome"],
 )
 INGRESS_RECEIPTS = Counter(
     "relay_ingress_receipts",
-    "Receipts the ingress took, by source and outcome (accepted, waiting, ignored).",
+    "Receipts the ingress took, by source and outcome (accepted, waiting, ignored; kept as "
+    "the source's own dead letters: forbidden, invalid when dated in the future).",
     ["source", "outcome"],
 )
 INGRESS_SECONDS = Histogram(

@@ -1,7 +1,8 @@
 """Sentry: one event per dead letter, unexpected errors, and nothing personal or secret.
 
 Enabled when SENTRY_DSN is set. Every event passes `Scrubber` before it leaves the process:
-configured secrets and Authorization headers are filtered, recipients (phone numbers and
+every secret the process knows (`worker.observe.secrets.KNOWN`: settings, targets, sources, URL
+passwords, fetched tokens) and Authorization headers are filtered, recipients (phone numbers and
 e-mail addresses) are masked, and Celery task arguments (which hold whole events) are dropped.
 """
 
@@ -16,8 +17,9 @@ import sentry_sdk
 from sentry_sdk.integrations.celery import CeleryIntegration
 
 from worker.observe.masking import mask, mask_text
+from worker.observe.secrets import FILTERED, KNOWN, KnownSecrets
 
-FILTERED = "[Filtered]"
+__all__ = ["FILTERED", "Scrubber", "init_sentry", "report_dead_letter"]
 _PERSONAL_KEYS = {"recipient", "from", "subject", "sender", "sender_id"}
 _SECRET_KEYS = {"authorization", "token", "secret", "client_secret", "password", "x-hub-signature"}
 
@@ -42,10 +44,12 @@ class Letter(Protocol):
 
 
 class Scrubber:
-    """A Sentry `before_send` that removes secrets and masks personal data, recursively."""
+    """A Sentry `before_send` that removes secrets and masks personal data, recursively:
+    the secrets `known` holds when the event is sent (fetched tokens included), and `secrets`."""
 
-    def __init__(self, secrets: Iterable[str]) -> None:
-        self.secrets = sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True)
+    def __init__(self, secrets: Iterable[str] = (), known: KnownSecrets = KNOWN) -> None:
+        self.secrets = tuple(secrets)
+        self.known = known
 
     def __call__(self, event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
         extra = event.get("extra")
@@ -66,21 +70,22 @@ class Scrubber:
         if isinstance(value, str):
             if lowered in _PERSONAL_KEYS:
                 return mask(value)
-            for secret in self.secrets:
-                value = value.replace(secret, FILTERED)
-            return mask_text(value)
+            return mask_text(self.known.redact(value, self.secrets))
         return value
 
 
 def init_sentry(dsn: str | None, secrets: Iterable[str]) -> bool:
-    """Start the Sentry SDK with the Celery integration; False when no DSN is configured."""
+    """Start the Sentry SDK with the Celery integration; False when no DSN is configured.
+    `secrets` (`worker.observe.secrets.process_secrets`: every secret of the settings and the
+    targets file) join the known secrets whether or not Sentry is on: answers are cleaned too."""
+    KNOWN.add(secrets)
     if not dsn:
         return False
     sentry_sdk.init(
         dsn=dsn,
         integrations=[CeleryIntegration()],
         send_default_pii=False,
-        before_send=Scrubber(secrets),  # type: ignore[arg-type]
+        before_send=Scrubber(),  # type: ignore[arg-type]
         traces_sample_rate=0.0,
         max_request_body_size="never",
         include_local_variables=False,

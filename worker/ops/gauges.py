@@ -41,7 +41,9 @@ class StateCollector(Collector):
         read: the worker's start-up check has said why)."""
         if self.sources is None:
             try:
-                self.sources = sorted(load_config(get_settings().config_path).sources)
+                self.sources = sorted(
+                    load_config(get_settings().config_path, secrets_for=()).sources
+                )
             except ConfigError:
                 self.sources = []
         return self.sources
@@ -56,6 +58,8 @@ class StateCollector(Collector):
                 Correlations().waiting(),
             )
             receipts = Counters(family="receipts").snapshot(self._source_names())
+            waiting = Correlations().waiting_by_source(self._source_names())
+            dead = DeadLetterStore().counts()
         except Exception as exc:  # a scrape must not fail because Redis blinked
             log.warning("metrics: cannot read Redis state: %s", exc)
             return
@@ -64,10 +68,23 @@ class StateCollector(Collector):
         family = CounterMetricFamily(
             "relay_receipts",
             "Receipts the ingresses took, fleet-wide, by source and outcome (accepted, waiting, "
-            "ignored, refused, invalid, uncorrelated).",
+            "ignored, refused, invalid, uncorrelated, forbidden).",
             labels=["source", "outcome"],
         )
         for source, counts in sorted(receipts.items()):
             for outcome, n in sorted(counts.items()):
                 family.add_metric([source, outcome], n)
+        yield family
+        yield from _per_source(waiting, {s: n for s, n in dead.items() if s is not None})
+
+
+def _per_source(waiting: dict[str, int], dead: dict[str, int]) -> Iterator[GaugeMetricFamily]:
+    """Each source's use of its own bounds (max_waiting, max_dead_letters)."""
+    for name, doc, values in (
+        ("relay_source_receipts_waiting", "Receipts waiting for a record, by source.", waiting),
+        ("relay_source_dead_letters", "Dead letters in a source's own store.", dead),
+    ):
+        family = GaugeMetricFamily(name, doc, labels=["source"])
+        for source, n in sorted(values.items()):
+            family.add_metric([source], n)
         yield family

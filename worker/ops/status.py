@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+import tomllib
 from collections import Counter
 from typing import Any
 
 from worker.broker import queue_lists
+from worker.delivery.settle import UNKNOWN
 from worker.intake.inbox import Inbox
-from worker.intake.inflight import inflight_lists
+from worker.intake.inflight import inflight_lists, lane_keys, lanes
 from worker.settings import get_settings
 from worker.stores.connection import get_redis
 from worker.stores.correlations import Correlations
@@ -67,11 +69,63 @@ def _inflight(client: Any) -> dict[str, Any]:
         "lanes": len(lists),
         "events": sum(entry.items for entry in lists),
         "oldest_seconds": round(max((entry.age(now) for entry in lists), default=0.0), 1),
+        "unlisted": _unlisted(client),
     }
+
+
+def _unlisted(client: Any) -> dict[str, int]:
+    """In-flight lists the set of lanes lacks, found by a SCAN (status makes one anyway, for
+    counters): a 0.1.0 worker's list never joins the set, and only a worker's start scans for
+    such lists, so one whose worker died after every newer worker started stays until a
+    worker starts again."""
+    listed = set(lanes(client))
+    names = [name for name in lanes(client, scan=True) if name not in listed]
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        items, lease, _ = lane_keys(name)
+        pipe.llen(items)
+        pipe.exists(lease)
+    replies = pipe.execute() if names else []
+    sizes = [(int(n), bool(alive)) for n, alive in zip(replies[::2], replies[1::2], strict=True)]
+    return {
+        "lists": sum(1 for n, _ in sizes if n),
+        "events": sum(n for n, _ in sizes),
+        "unleased_events": sum(n for n, alive in sizes if not alive),
+    }
+
+
+def configured_targets() -> set[str] | None:
+    """The target names RELAY_CONFIG declares, read without its secrets; None when it cannot
+    be read."""
+    try:
+        with open(get_settings().config_path, "rb") as handle:
+            tables = tomllib.load(handle).get("targets")
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    return set(tables) if isinstance(tables, dict) else None
+
+
+def _by_label(report: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The report with retries and dead letters of targets not configured counted under
+    UNKNOWN, as the outcome counters count them: one row per target, not two for one event."""
+    known = configured_targets()
+    if known is None:
+        return report, []
+    strangers: set[str] = set()
+    folded = dict(report)
+    for part in ("retries_waiting", "dead_letters"):
+        counts: Counter[str] = Counter()
+        for name, n in report[part].items():
+            unknown = name not in known and name not in ("-", NEWER)
+            strangers |= {name} if unknown else set()
+            counts[UNKNOWN if unknown else name] += n
+        folded[part] = dict(counts)
+    return folded, sorted(strangers)
 
 
 def render_status(report: dict[str, Any]) -> str:
     """The report as a small table for people."""
+    report, strangers = _by_label(report)
     targets = sorted(
         set(report["retries_waiting"]) | set(report["dead_letters"]) | set(report["outcomes"])
     )
@@ -94,7 +148,21 @@ def render_status(report: dict[str, Any]) -> str:
         )
     if not targets:
         lines.append("(nothing yet)")
-    return "\n".join(lines + _render_receipts(report))
+    if strangers:
+        lines.append(f"{UNKNOWN}: events for targets not configured: {', '.join(strangers)}")
+    return "\n".join(lines + _render_unlisted(inflight) + _render_receipts(report))
+
+
+def _render_unlisted(inflight: dict[str, Any]) -> list[str]:
+    unlisted = inflight.get("unlisted") or {}
+    if not unlisted.get("events"):
+        return []
+    return [
+        f"in-flight lists not in the set of lanes (an earlier release's): "
+        f"{unlisted['events']} event(s) in {unlisted['lists']} list(s), "
+        f"{unlisted['unleased_events']} of them in lists with no lease (a worker's start "
+        "puts those back on the inbox: restart one worker)"
+    ]
 
 
 def _render_receipts(report: dict[str, Any]) -> list[str]:

@@ -1,17 +1,15 @@
-"""`relay trace EVENT_ID`: where one event is, read from what the relay stores anyway.
+"""`relay trace`: where an event is, read from what the relay stores anyway.
 
 No index is kept for this (it would cost every event a Redis write); each place is looked at:
 
-- the message hashes (`worker.stores.ledger`): field `e:<event_id>` says delivered when, or
-  that an envelope holds the claim now. They are keyed by target and message id, so with the
-  ids known (found below, or given) that is one read each; without, every message hash is
-  scanned by a script, about a thousand keys per call;
+- the message hashes (`worker.ops.trace_claims`): delivered when, or held by an envelope now;
 - the retry schedule: parked until when, after which attempt, and why;
 - the dead letters: which one, its reason and error;
 - the inbox, the lanes (taken by a worker, being delivered), the delivery queue and the
   messages workers hold unacknowledged: waiting or in flight;
 - the ingress's waiting room: a provider's receipt waiting for its correlation record.
 
+What is looked for (one event id, a provider's message, a target's message) is a `Wanted`.
 Each place is read in bounded chunks; the inbox and the schedule are bounded by their own
 limits, the dead letters by RELAY_DLQ_MAX_SIZE.
 """
@@ -33,30 +31,20 @@ from worker.broker import UNACKED, queue_lists
 from worker.delivery.settle import field_of
 from worker.intake.inflight import lane_keys, lanes
 from worker.intake.parsing import unwrap
+from worker.ops.cli.output import stamp
+from worker.ops.trace_claims import Claim, read_claims, scan_claims
+from worker.ops.wanted import Wanted
 from worker.settings import get_settings
-from worker.stores.connection import bytes_of, key, scan_match, text_of
+from worker.stores.connection import bytes_of, key, text_of
 from worker.stores.deadletters import DeadLetterStore
-from worker.stores.ledger import message_key
 from worker.stores.retries import RetrySchedule
 
-CHUNK = 1000  # items or keys read per Redis call
-
-# KEYS: none. ARGV: cursor, match pattern, count, field. One SCAN step over the message hashes,
-# reading `field` of each key it returns: {next cursor, key, value, key, value, ...}.
-_SCAN_CLAIMS = """
-local step = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
-local out = {step[1]}
-for _, k in ipairs(step[2]) do
-  local v = redis.call('HGET', k, ARGV[4])
-  if v then table.insert(out, k); table.insert(out, v) end
-end
-return out
-"""
+CHUNK = 1000  # items read per Redis call
 
 
 @dataclass(frozen=True, slots=True)
 class Sighting:
-    """One place the event was found: what it means, since when or until when, details."""
+    """One place an event was found: what it means, since when or until when, details."""
 
     where: str
     """delivered, claimed, parked, dead letter, inbox, in flight, queued, waiting for
@@ -67,57 +55,57 @@ class Sighting:
     message_ids: tuple[str, ...] = ()
     why: str = ""
     """Free text (an error, an answer): masked where people read it."""
+    event_id: str | None = None
 
 
 @dataclass
 class Trace:
-    """Everything found for one event id."""
+    """Everything found for what was wanted."""
 
-    event_id: str
+    wanted: Wanted
     sightings: list[Sighting] = field(default_factory=list)
     scan_calls: int | None = None
-    """Script calls (about CHUNK keys each) spent scanning the message hashes for its
+    """Script calls (about a thousand keys each) spent scanning the message hashes for its
     delivery; None when its message ids were known."""
 
 
-def trace(
-    client: redis.Redis, raw: redis.Redis, eid: str, hints: Iterable[tuple[str, str]] = ()
-) -> Trace:
-    """Where event `eid` is. `hints`: (target, message id) pairs known to belong to it; the
-    ones met in other places are added. `raw`: a client that returns bytes (inbox items)."""
-    found = Trace(eid)
-    found.sightings += dead_letters(client, eid)
-    found.sightings += parked(client, eid)
-    found.sightings += waiting(raw, eid)
-    found.sightings += correlating(client, eid)
-    known = set(hints) | {
+def trace(client: redis.Redis, raw: redis.Redis, wanted: Wanted) -> Trace:
+    """Where the wanted events are. `raw`: a client that returns bytes (inbox items). The
+    (target, message id) pairs met in other places are read for claims, besides those given."""
+    found = Trace(wanted)
+    found.sightings += dead_letters(client, wanted)
+    found.sightings += parked(client, wanted)
+    found.sightings += waiting(raw, wanted)
+    found.sightings += correlating(client, wanted)
+    known = set(wanted.known) | {
         (s.target, mid) for s in found.sightings if s.target for mid in s.message_ids
     }
     if known:
-        found.sightings += claims(client, eid, sorted(known))
+        claims = read_claims(client, wanted, sorted(known))
     else:
-        sightings, found.scan_calls = scan_claims(client, eid)
-        found.sightings += sightings
+        claims, found.scan_calls = scan_claims(client, wanted)
+    found.sightings += [_claim(c) for c in claims]
     return found
 
 
-def dead_letters(client: redis.Redis, eid: str) -> Iterator[Sighting]:
+def dead_letters(client: redis.Redis, wanted: Wanted) -> Iterator[Sighting]:
     for letter in DeadLetterStore(client).iter():
-        if letter.event_id == eid or field_of(letter.event, "event_id") == eid:
+        if letter.event_id in wanted.ids or wanted.is_event(letter.event):
             yield Sighting(
                 "dead letter",
                 None,
-                f"dead letter {letter.id} ({letter.reason}) at {letter.failed_at} after "
-                f"{letter.attempts} attempt(s)",
+                f"{letter.id} ({letter.reason}), failed at {stamp(letter.failed_at, ms=True)} "
+                f"after {letter.attempts} attempt(s)",
                 letter.target,
                 _message_ids(letter.event),
                 letter.error,
+                letter.event_id or field_of(letter.event, "event_id"),
             )
 
 
-def parked(client: redis.Redis, eid: str) -> Iterator[Sighting]:
+def parked(client: redis.Redis, wanted: Wanted) -> Iterator[Sighting]:
     for envelope, due in RetrySchedule(client).iter():
-        if envelope is not None and field_of(envelope.event, "event_id") == eid:
+        if envelope is not None and wanted.is_event(envelope.event):
             last = envelope.history[-1] if envelope.history else {}
             why = last.get("error") or last.get("status") or "-"
             yield Sighting(
@@ -127,10 +115,11 @@ def parked(client: redis.Redis, eid: str) -> Iterator[Sighting]:
                 field_of(envelope.event, "target"),
                 _message_ids(envelope.event),
                 f"last: {last.get('outcome', '-')} ({why})",
+                field_of(envelope.event, "event_id"),
             )
 
 
-def waiting(raw: redis.Redis, eid: str) -> Iterator[Sighting]:
+def waiting(raw: redis.Redis, wanted: Wanted) -> Iterator[Sighting]:
     """The inbox (not taken yet), the lanes (taken by a worker), the delivery queue and the
     messages workers hold unacknowledged."""
     queue = get_settings().queue
@@ -151,62 +140,39 @@ def waiting(raw: redis.Redis, eid: str) -> Iterator[Sighting]:
     )
     for where, detail, events in places:
         for event in events:
-            if field_of(event, "event_id") == eid:
-                yield Sighting(where, None, detail, *_route(event))
+            if wanted.is_event(event):
+                yield Sighting(
+                    where, None, detail, *_route(event), event_id=field_of(event, "event_id")
+                )
 
 
-def correlating(client: redis.Redis, eid: str) -> Iterator[Sighting]:
+def correlating(client: redis.Redis, wanted: Wanted) -> Iterator[Sighting]:
     """A provider's receipt in the ingress's waiting room, waiting for its record."""
     for item_id, text in client.hscan_iter(key("waiting", "items"), count=CHUNK):
         try:
             item = json.loads(text_of(text))
             receipt = Receipt.from_dict(item["receipt"])
-            if receipt_event_id(item["source"], receipt) != eid:
+            if not wanted.is_receipt(item["source"], receipt):
                 continue
         except (ValueError, TypeError, KeyError, AttributeError):
             continue
-        deadline = float(item.get("deadline", 0))
         yield Sighting(
             "waiting for correlation",
-            deadline,
-            f"{item['source']} receipt {text_of(item_id)} waits for the correlation record "
-            f"of {receipt.provider_message_id!r}",
+            float(item.get("deadline", 0)),
+            f"{item['source']} receipt {text_of(item_id)} ({receipt.status or '-'}) waits for "
+            f"the correlation record of {receipt.provider_message_id!r}",
+            event_id=receipt_event_id(item["source"], receipt),
         )
 
 
-def claims(client: redis.Redis, eid: str, known: list[tuple[str, str]]) -> list[Sighting]:
-    """The ledger's word on each (target, message id)."""
-    pipe = client.pipeline(transaction=False)
-    for target, mid in known:
-        pipe.hget(message_key(target, mid), f"e:{eid}")
-    return [
-        _claim(target, mid, text_of(value))
-        for (target, mid), value in zip(known, pipe.execute(), strict=True)
-        if value
-    ]
-
-
-def scan_claims(client: redis.Redis, eid: str) -> tuple[list[Sighting], int]:
-    """Every message hash holding a claim of `eid`, and how many script calls it took."""
-    script = client.register_script(_SCAN_CLAIMS)
-    prefix = key("msg", "")
-    pattern, cursor, calls, found = scan_match("msg", ""), "0", 0, []
-    while True:
-        step = [text_of(v) for v in script(args=[cursor, pattern, CHUNK, f"e:{eid}"])]
-        cursor, pairs = step[0], step[1:]
-        calls += 1
-        for name, value in zip(pairs[::2], pairs[1::2], strict=True):
-            target, _, mid = name[len(prefix) :].partition(":")
-            found.append(_claim(target, mid, value))
-        if cursor == "0":
-            return found, calls
-
-
-def _claim(target: str, mid: str, value: str) -> Sighting:
-    if value.startswith("d"):
-        return Sighting("delivered", float(value[1:]), f"message id {mid}", target, (mid,))
-    owner = value.removeprefix("p:")
-    return Sighting("claimed", None, f"message id {mid} by envelope {owner}", target)
+def _claim(claim: Claim) -> Sighting:
+    at, mid = claim.delivered_at, claim.message_id
+    if at is not None:
+        return Sighting(
+            "delivered", at, f"message id {mid}", claim.target, (mid,), event_id=claim.event_id
+        )
+    detail = f"message id {mid} by envelope {claim.owner}"
+    return Sighting("claimed", None, detail, claim.target, event_id=claim.event_id)
 
 
 def _list(raw: redis.Redis, name: str) -> Iterator[bytes]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any
 
+from worker.settings.edge import EdgeSettings, edge_problems
 from worker.settings.spec import SettingsError, Spec, problem, read_value, safe_url, setting
 
 __all__ = ["SPECS", "SettingsError", "Spec", "get_settings", "load_settings", "safe_url"]
@@ -18,7 +19,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(EdgeSettings):
     """Everything the relay reads from its environment (see each field's `setting`)."""
 
     redis_url: str = setting(
@@ -246,7 +247,8 @@ class Settings:
         "RELAY_INGRESS_MAX_BYTES",
         1 << 20,
         "int",
-        "A callback body larger than this is answered 413.",
+        "Cap on a JSON batch callback's body (WhatsApp, Infobip) and on POST /v1/correlations; "
+        "larger: 413, judged from Content-Length before reading.",
         minimum=1024,
         maximum=64 << 20,
         unit=" bytes",
@@ -260,7 +262,10 @@ class Settings:
     )
 
 
-SPECS: tuple[Spec, ...] = tuple(f.metadata["spec"] for f in fields(Settings))
+_EDGE = {f.name for f in fields(EdgeSettings)}  # listed last, after the ingress's others
+SPECS: tuple[Spec, ...] = tuple(
+    f.metadata["spec"] for f in sorted(fields(Settings), key=lambda f: f.name in _EDGE)
+)
 """Every setting, in the order the reference lists them."""
 
 
@@ -283,6 +288,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             f"RELAY_BREAKER_MAX_COOLDOWN ({settings.breaker_max_cooldown:g}) must be at least "
             f"RELAY_BREAKER_COOLDOWN ({settings.breaker_cooldown:g})"
         )
+    problems += edge_problems(settings)
     if problems:
         raise SettingsError(problems)
     return settings

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import unquote
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "sentinel://")
 Kind = Literal["text", "int", "float", "bool", "choice", "redis_url"]
@@ -122,12 +123,47 @@ def problem(spec: Spec, raw: str) -> str:
     return f"{spec.env}={given}: must be {spec.accepted()} (default: {default})"
 
 
+_MASK = "***"
+_SECRET_PARAMS = ("password", "passwd", "secret", "token")
+
+
 def safe_url(url: str) -> str:
-    """A Redis URL without its password, fit for output and logs (each address of a
-    sentinel:// list on its own)."""
-    if ";" in url:
-        return ";".join(safe_url(part) for part in url.split(";"))
-    if "@" in url:
-        scheme, _, rest = url.partition("://")
-        return f"{scheme}://***@{rest.rpartition('@')[2]}"
-    return url
+    """A Redis URL without its passwords, fit for output and logs: the userinfo's password and
+    every query parameter that names one (`?password=`, `&sentinel_password=`), in each address
+    of a sentinel:// list."""
+    return ";".join(_safe_part(part) for part in url.split(";"))
+
+
+def _safe_part(url: str) -> str:
+    head, question, query = url.partition("?")
+    scheme, sep, rest = head.rpartition("://") if "://" in head else ("", "", head)
+    # The userinfo ends at the last '@' of the address (a password may hold a raw '@').
+    userinfo, at, address = rest.rpartition("@")
+    if at:
+        user = userinfo.partition(":")[0] if ":" in userinfo else ""
+        rest = f"{user}:{_MASK}@{address}" if user else f"{_MASK}@{address}"
+    params = "&".join(_safe_param(p) for p in query.split("&")) if question else ""
+    return f"{scheme}{sep}{rest}{question}{params}"
+
+
+def _safe_param(param: str) -> str:
+    name, equals, _ = param.partition("=")
+    if equals and any(word in name.lower() for word in _SECRET_PARAMS):
+        return f"{name}={_MASK}"
+    return param
+
+
+def url_secrets(url: str) -> set[str]:
+    """The passwords a Redis URL (or sentinel:// list) carries, as written and decoded: what a
+    scrubber must remove from anything that leaves the process."""
+    found: set[str] = set()
+    for part in url.split(";"):
+        head, _, query = part.partition("?")
+        userinfo, at, _ = head.partition("://")[2].rpartition("@")
+        if at and ":" in userinfo:
+            found.add(userinfo.partition(":")[2])
+        for param in query.split("&"):
+            name, equals, value = param.partition("=")
+            if equals and any(word in name.lower() for word in _SECRET_PARAMS):
+                found.add(value)
+    return {s for secret in found if secret for s in (secret, unquote(secret))}

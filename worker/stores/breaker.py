@@ -146,6 +146,11 @@ class CircuitBreaker:
             probe = None
         return None if probe else now + self.policy.cooldown
 
+    def close(self, target: str) -> None:
+        """Close the target's circuit at once, for every worker (an operator's word)."""
+        self.redis.delete(self._key(target), self._key(target) + ":probe")
+        self._view[target] = (0.0, 0, time.time())
+
     def success(self, target: str) -> bool:
         """Note an answer that was not a failure of the target (written by `write`); say
         whether there is anything to write (not when this worker knows the circuit closed and

@@ -1,7 +1,12 @@
 """The dead-letter store: events that will not be delivered, each with its reason, kept whole.
 
 Two Redis structures: a hash id -> record (JSON) and a sorted set id -> failed_at, which orders
-listings and lets the store stay bounded by size and age.
+listings and lets the store stay bounded by size and age. The shared store holds what the
+workers and `relay push` give up on (bounded by RELAY_DLQ_MAX_SIZE); each ingress source has a
+store of its own for what its callbacks make (unreadable bodies, forbidden references,
+future-dated and uncorrelated receipts), bounded by the source's `max_dead_letters`, so that
+what one source sends never evicts anyone else's dead letter. Reading, replaying and purging
+see every store as one.
 """
 
 from __future__ import annotations
@@ -26,15 +31,28 @@ newer one shows and counts it but leaves replaying it to a relay that knows its 
 2: `envelope`, the id of the envelope that ended so (whose claims a replay clears); a relay
 of format 1 would replay it without clearing them, and the replay would count as a
 duplicate of the dead letter itself."""
-Reason = Literal["invalid", "unroutable", "rejected", "exhausted", "uncorrelated"]
-REASONS: tuple[Reason, ...] = ("invalid", "unroutable", "rejected", "exhausted", "uncorrelated")
+Reason = Literal["invalid", "unroutable", "rejected", "exhausted", "uncorrelated", "forbidden"]
+REASONS: tuple[Reason, ...] = (
+    "invalid",
+    "unroutable",
+    "rejected",
+    "exhausted",
+    "uncorrelated",
+    "forbidden",
+)
+BATCH = 500  # records per HMGET when listing
 
-# Adds the record, then drops what is too old and, past the size bound, the oldest.
+# Adds the records, then drops what is too old and, past the size bound, the oldest. KEYS:
+# items, index, the registry of sources' stores; ARGV: now, cutoff, bound, the source ('' for
+# the shared store), then (id, record) pairs.
 _ADD = """
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
-local n = redis.call('ZCARD', KEYS[2]) - #old - tonumber(ARGV[5])
+if ARGV[4] ~= '' then redis.call('SADD', KEYS[3], ARGV[4]) end
+for i = 5, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('ZADD', KEYS[2], ARGV[1], ARGV[i])
+end
+local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+local n = redis.call('ZCARD', KEYS[2]) - #old - tonumber(ARGV[3])
 if n > 0 then
   local extra = redis.call('ZRANGE', KEYS[2], #old, #old + n - 1)
   for _, id in ipairs(extra) do table.insert(old, id) end
@@ -108,57 +126,109 @@ class DeadLetter:
 
 
 class DeadLetterStore:
-    """Add, list, fetch, and remove dead letters in Redis."""
+    """Add, list, fetch, and remove dead letters in Redis: the shared store and the sources'."""
 
     def __init__(self, client: redis.Redis | None = None) -> None:
         self.redis = client or get_redis()
         self.items = key("dlq", "items")
         self.index = key("dlq", "index")
+        self.registry = key("dlq", "sources")
         self._add = self.redis.register_script(_ADD)
 
     def add(self, letter: DeadLetter, pipe: redis.Redis | None = None) -> DeadLetter:
-        """Store `letter` (or queue that on `pipe`); adding it again changes nothing."""
-        settings = get_settings()
-        now = time.time()
-        self._add(
-            keys=[self.items, self.index],
-            args=[
-                letter.id,
-                letter.to_json(),
-                now,
-                now - settings.dlq_max_age,
-                settings.dlq_max_size,
-            ],
-            client=pipe or self.redis,
-        )
+        """Keep `letter` in the shared store (RELAY_DLQ_MAX_SIZE), or queue that on `pipe`;
+        adding it again changes nothing."""
+        self.add_all([letter], pipe=pipe)
         return letter
 
+    def add_all(
+        self,
+        letters: list[DeadLetter],
+        source: str | None = None,
+        bound: int | None = None,
+        pipe: redis.Redis | None = None,
+    ) -> None:
+        """Keep `letters` in one round trip: in `source`'s own store, bounded by `bound`
+        (its `max_dead_letters`), or in the shared one (or queue that on `pipe`)."""
+        if not letters:
+            return
+        settings = get_settings()
+        now = time.time()
+        items, index = self._keys(source)
+        args: list[str | float | int] = [now, now - settings.dlq_max_age]
+        args += [settings.dlq_max_size if bound is None else bound, source or ""]
+        for letter in letters:
+            args += [letter.id, letter.to_json()]
+        self._add(keys=[items, index, self.registry], args=args, client=pipe or self.redis)
+
+    def _keys(self, source: str | None) -> tuple[str, str]:
+        if source is None:
+            return self.items, self.index
+        return key("dlq", "source", source, "items"), key("dlq", "source", source, "index")
+
+    def stores(self) -> dict[str | None, tuple[str, str]]:
+        """Every store's (items, index) keys: None the shared one, then each source's."""
+        names = sorted(text_of(n) for n in self.redis.smembers(self.registry))
+        return {None: self._keys(None), **{n: self._keys(n) for n in names}}
+
     def get(self, letter_id: str) -> DeadLetter | None:
-        text = self.redis.hget(self.items, letter_id)
+        pipe = self.redis.pipeline(transaction=False)
+        for items, _ in self.stores().values():
+            pipe.hget(items, letter_id)
+        text = next((t for t in pipe.execute() if t), None)
         return DeadLetter.from_json(text_of(text)) if text else None
 
     def iter(self, target: str | None = None, reason: str | None = None) -> Iterator[DeadLetter]:
-        """Dead letters, oldest first, optionally only one target's or one reason's."""
-        ids = [text_of(i) for i in self.redis.zrange(self.index, 0, -1)]
-        for start in range(0, len(ids), 500):
-            batch = ids[start : start + 500]
-            for text in self.redis.hmget(self.items, batch):
-                if not text:
-                    continue
+        """Dead letters of every store, oldest first, optionally one target's or one reason's."""
+        pipe = self.redis.pipeline(transaction=False)
+        stores = list(self.stores().values())
+        for _, index in stores:
+            pipe.zrange(index, 0, -1, withscores=True)
+        entries = sorted(
+            (score, text_of(i), items)
+            for (items, _), found in zip(stores, pipe.execute(), strict=True)
+            for i, score in found
+        )
+        for start in range(0, len(entries), BATCH):
+            for text in self._texts(entries[start : start + BATCH]):
                 letter = DeadLetter.from_json(text_of(text))
                 if (target is None or letter.target == target) and (
                     reason is None or letter.reason == reason
                 ):
                     yield letter
 
+    def _texts(self, entries: list[tuple[float, str, str]]) -> list[Any]:
+        """The records of (score, id, items key) entries, in their order (gone ones left out)."""
+        by_store: dict[str, list[str]] = {}
+        for _, letter_id, items in entries:
+            by_store.setdefault(items, []).append(letter_id)
+        pipe = self.redis.pipeline(transaction=False)
+        for items, ids in by_store.items():
+            pipe.hmget(items, ids)
+        found = {
+            (items, i): t
+            for (items, ids), texts in zip(by_store.items(), pipe.execute(), strict=True)
+            for i, t in zip(ids, texts, strict=True)
+        }
+        return [t for _, i, items in entries if (t := found[(items, i)])]
+
     def remove(self, letter_ids: list[str]) -> int:
+        """Remove dead letters from whichever store holds them; how many went."""
         if not letter_ids:
             return 0
         pipe = self.redis.pipeline()
-        pipe.hdel(self.items, *letter_ids)
-        pipe.zrem(self.index, *letter_ids)
-        removed, _ = pipe.execute()
-        return int(removed)
+        for items, index in self.stores().values():
+            pipe.hdel(items, *letter_ids)
+            pipe.zrem(index, *letter_ids)
+        return sum(int(n) for n in pipe.execute()[::2])
 
     def count(self) -> int:
-        return int(self.redis.zcard(self.index))
+        return sum(self.counts().values())
+
+    def counts(self) -> dict[str | None, int]:
+        """Dead letters in each store: None the shared one, then each source's."""
+        stores = self.stores()
+        pipe = self.redis.pipeline(transaction=False)
+        for _, index in stores.values():
+            pipe.zcard(index)
+        return {name: int(n) for name, n in zip(stores, pipe.execute(), strict=True)}

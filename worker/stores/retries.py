@@ -30,6 +30,20 @@ end
 return due
 """
 
+# Members ARGV[3..] of KEYS[1] made due at ARGV[1], unless due by ARGV[2] (or gone): a pump's
+# claim dates a member one lease ahead, so one due that soon may be being re-queued right now.
+BRING_FORWARD = """
+local n = 0
+for i = 3, #ARGV do
+  local due = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if due and tonumber(due) > tonumber(ARGV[2]) then
+    redis.call('ZADD', KEYS[1], 'XX', ARGV[1], ARGV[i])
+    n = n + 1
+  end
+end
+return n
+"""
+
 
 class RetrySchedule:
     """Park envelopes until a time; claim the due ones exactly once per lease."""
@@ -38,6 +52,7 @@ class RetrySchedule:
         self.redis = client or get_redis()
         self.key = key("retries")
         self._claim = self.redis.register_script(CLAIM_DUE)
+        self._forward = self.redis.register_script(BRING_FORWARD)
 
     def park(self, envelope: Envelope, due: float, pipe: redis.Redis | None = None) -> None:
         """Park until `due`, or queue that on `pipe` to go with other writes."""
@@ -60,14 +75,27 @@ class RetrySchedule:
     def count(self) -> int:
         return int(self.redis.zcard(self.key))
 
+    def bring_forward(self, members: list[str], due: float, after: float) -> int:
+        """Make `members` due at `due` (`relay retries now`), except those due by `after`
+        (at least one lease from now: a pump may be re-queueing them). How many moved."""
+        if not members:
+            return 0
+        return int(self._forward(keys=[self.key], args=[due, after, *members]))
+
     def iter(self) -> Iterator[tuple[Envelope | None, float]]:
         """Every parked envelope with its due time (None for one a newer relay parked in a
         format this one does not know)."""
+        for _, envelope, due in self.entries():
+            yield envelope, due
+
+    def entries(self) -> Iterator[tuple[str, Envelope | None, float]]:
+        """`iter` with each envelope's member, as the schedule stores it."""
         for member, score in self.redis.zscan_iter(self.key, count=500):
+            text = text_of(member)
             try:
-                yield Envelope.from_dict(json.loads(text_of(member))), float(score)
+                yield text, Envelope.from_dict(json.loads(text)), float(score)
             except NewerFormat:
-                yield None, float(score)
+                yield text, None, float(score)
 
 
 def _member(envelope: Envelope) -> str:

@@ -1,6 +1,7 @@
 """The waiting room's pump: a thread in every worker that looks again at receipts waiting for
 their correlation record, releases those whose record came (a registration that raced the
-receipt), and makes those past their `correlation_wait` `uncorrelated` dead letters."""
+receipt, or a release the full inbox held back), and makes those past their
+`correlation_wait` `uncorrelated` dead letters of their source's own."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import redis
 
 from tasks.upstream.events import event_id
 from tasks.upstream.receipts import Receipt
+from worker.sources import DEFAULT_MAX_DEAD_LETTERS
 from worker.stores.connection import get_redis, key, text_of
-from worker.stores.correlations import RECHECK, Correlations, count, release_args
+from worker.stores.correlations import RECHECK, Correlations, count, release_args, waiting_key
 from worker.stores.deadletters import DeadLetter, DeadLetterStore
 from worker.stores.pump import CLAIM_LIMIT, PumpThread
 from worker.stores.retries import CLAIM_DUE
@@ -51,8 +53,9 @@ class WaitingPump(PumpThread):
         release: list[str] = []
         later: dict[str, float] = {}
         for item, record in found:
-            if record:
+            if record:  # if the inbox is full it stays, and is looked at again (zadd xx)
                 release += release_args(item, record)
+                later[item["id"]] = now + RECHECK
             elif now >= float(item["deadline"]):
                 self.expire(item)
             else:
@@ -63,9 +66,10 @@ class WaitingPump(PumpThread):
         return len(ids)
 
     def expire(self, item: dict[str, Any]) -> None:
-        """Make a receipt whose record never came an `uncorrelated` dead letter: stored first,
-        then taken from the waiting room (a crash in between keeps it twice, never loses it);
-        if a registration released it meanwhile, the dead letter goes again."""
+        """Make a receipt whose record never came an `uncorrelated` dead letter in its source's
+        own store (bounded by the source's max_dead_letters, which the item carries): stored
+        first, then taken from the waiting room (a crash in between keeps it twice, never
+        loses it); if a registration released it meanwhile, the dead letter goes again."""
         receipt = Receipt.from_dict(item["receipt"])
         letter = DeadLetter(
             reason="uncorrelated",
@@ -77,17 +81,19 @@ class WaitingPump(PumpThread):
             event=item,
             event_id=event_id(item["source"], receipt),
         )
-        self.dead.add(letter)
+        source = item["source"]
+        self.dead.add_all([letter], source, int(item.get("keep", DEFAULT_MAX_DEAD_LETTERS)))
         pipe = self.redis.pipeline(transaction=True)
         pipe.hdel(key("waiting", "items"), item["id"])
         pipe.zrem(key("waiting"), item["id"])
+        pipe.zrem(waiting_key(source), item["id"])
         if not pipe.execute()[0]:
             self.dead.remove([letter.id])
             return
-        count(self.redis, item["source"], "uncorrelated")
+        count(self.redis, source, "uncorrelated")
         log.warning(
             "correlation: %s receipt %s (%s) had no record in time: dead letter %s",
-            item["source"],
+            source,
             receipt.provider_message_id,
             receipt.provider_status,
             letter.id,

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from tasks.schemas import load_event
-from tasks.upstream.correlation import BadCorrelation, Correlation, record_of, reference_of
+from tasks.upstream.correlation import BadCorrelation, Correlation, record_of
 from tasks.upstream.events import event_id, make_event
 from tasks.upstream.receipts import Receipt, ReceiptError, normalize_recipient
+from tasks.upstream.references import read_reference
 
 FAILED = Receipt(
     "twilio",
@@ -81,7 +82,7 @@ def test_recipients_are_normalized(given: str | None, normalized: str | None) ->
 
 def test_an_echoed_reference_holds_a_correlation_and_anything_else_none() -> None:
     text = '{"target":"sf","message_ids":["0Mw1"],"channel":"c","conversation_id":"v"}'
-    assert reference_of(text) == Correlation(("0Mw1",), "c", "sf", None, "v")
+    assert read_reference(text) == (Correlation(("0Mw1",), "c", "sf", None, "v"), "absent")
     for other in (
         None,
         "",
@@ -91,7 +92,7 @@ def test_an_echoed_reference_holds_a_correlation_and_anything_else_none() -> Non
         "[1]",
         '{"message_ids":[],"channel":"c"}',
     ):
-        assert reference_of(other) is None
+        assert read_reference(other) is None
 
 
 def test_records_are_checked_field_by_field() -> None:

@@ -10,8 +10,8 @@ import click
 
 from tasks.envelope import Envelope
 from worker.observe.masking import mask
-from worker.ops.cli.output import json_text, masked, masked_event, printable
-from worker.ops.cli.retries import print_history
+from worker.ops.cli.output import cut, json_text, masked, masked_event, printable, stamp
+from worker.ops.cli.retries import WIDE, print_history
 from worker.stores.deadletters import REASONS, DeadLetter, DeadLetterStore
 from worker.stores.ledger import EventLedger
 
@@ -27,7 +27,7 @@ def _record(letter: DeadLetter) -> dict[str, Any]:
 
 def _recipient(letter: DeadLetter) -> str:
     event = letter.event
-    if isinstance(event, dict) and isinstance(event.get("receipt"), dict):  # uncorrelated
+    if isinstance(event, dict) and isinstance(event.get("receipt"), dict):  # a receipt
         event = event["receipt"]
     return printable(mask(event.get("recipient"))) if isinstance(event, dict) else "-"
 
@@ -35,8 +35,9 @@ def _recipient(letter: DeadLetter) -> str:
 @dlq.command("list")
 @click.option("--target", help="Only this target's dead letters.")
 @click.option("--reason", type=click.Choice(REASONS), help="Only dead letters with this reason.")
+@WIDE
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of full records.")
-def list_(target: str | None, reason: str | None, as_json: bool) -> None:
+def list_(target: str | None, reason: str | None, wide: bool, as_json: bool) -> None:
     """List dead letters, oldest first (recipients masked unless --json)."""
     letters = list(DeadLetterStore().iter(target, reason))
     if as_json:
@@ -45,15 +46,16 @@ def list_(target: str | None, reason: str | None, as_json: bool) -> None:
     if not letters:
         click.echo("no dead letters")
         return
+    width = max(len(printable(d.event_id)) for d in letters) if wide else 19
     click.echo(
-        f"{'id':<17}{'failed_at':<21}{'target':<18}{'reason':<11}{'tries':>5}  "
-        f"{'event_id':<20}{'recipient':<16}error"
+        f"{'id':<17}{'failed_at (UTC)':<22}{'target':<18}{'reason':<13}{'tries':>5}  "
+        f"{'event_id':<{width + 1}}{'recipient':<16}error"
     )
     for d in letters:
         click.echo(
-            f"{d.id:<17}{d.failed_at[:19]:<21}{printable(d.target, 17):<18}{d.reason:<11}"
-            f"{d.attempts:>5}  {printable(d.event_id, 19):<20}{_recipient(d)[:15]:<16}"
-            f"{masked(d.error, 100)}"
+            f"{d.id:<17}{stamp(d.failed_at):<22}{printable(d.target, 17):<18}{d.reason:<13}"
+            f"{d.attempts:>5}  {cut(d.event_id, width):<{width + 1}}"
+            f"{_recipient(d)[:15]:<16}{masked(d.error, None if wide else 100)}"
         )
     click.echo(f"{len(letters)} dead letter(s)")
 
@@ -69,15 +71,12 @@ def show(letter_id: str, as_json: bool) -> None:
     if as_json:
         click.echo(json_text(_record(letter)))
         return
-    for name in ("id", "event_id", "target", "reason", "attempts", "status_code", "failed_at"):
+    for name in ("id", "event_id", "target", "reason", "attempts", "status_code"):
         click.echo(f"{name:<12}{printable(getattr(letter, name))}")
+    click.echo(f"{'failed_at':<12}{stamp(letter.failed_at, ms=True)}")
     click.echo(f"{'error':<12}{masked(letter.error)}")
     print_history(letter.history)
-    event = letter.event
-    if isinstance(event, dict) and isinstance(event.get("receipt"), dict):  # uncorrelated
-        receipt = event["receipt"]
-        event = {**event, "receipt": {**receipt, "recipient": mask(receipt.get("recipient"))}}
-    click.echo("event       " + masked_event(event))
+    click.echo("event       " + masked_event(letter.event))
 
 
 @dlq.command()
@@ -95,10 +94,10 @@ def replay(letter_ids: tuple[str, ...], all_: bool, target: str | None) -> None:
     store = DeadLetterStore()
     letters = _select(store, letter_ids, all_, target)
     readable = [d for d in letters if isinstance(d.event, dict) and not d.newer]
-    receipts = [d for d in readable if d.reason == "uncorrelated"]
+    receipts = [d for d in readable if _is_receipt(d)]
     _replay_receipts(store, receipts)
     letters = [d for d in letters if d not in receipts]
-    replayable = [d for d in readable if d not in receipts]
+    replayable = [d for d in readable if d not in receipts and not _is_callback(d)]
     for d in letters:
         if d not in replayable:
             click.echo(f"{d.id}: {_why_not_replayable(d)}", err=True)
@@ -120,31 +119,49 @@ def replay(letter_ids: tuple[str, ...], all_: bool, target: str | None) -> None:
         raise SystemExit(1)
 
 
+def _is_receipt(letter: DeadLetter) -> bool:
+    """A provider's receipt held as it waited (`uncorrelated`, `forbidden`, future-dated):
+    replayed through correlation, by its record."""
+    return isinstance(letter.event, dict) and isinstance(letter.event.get("receipt"), dict)
+
+
+def _is_callback(letter: DeadLetter) -> bool:
+    """A callback the ingress could not read, kept as a prefix and a hash: not an event."""
+    return isinstance(letter.event, dict) and "body_sha256" in letter.event
+
+
 def _why_not_replayable(letter: DeadLetter) -> str:
     if letter.newer:
         return f"written by a newer relay version (format v{letter.v}); replay it with that version"
+    if _is_callback(letter):
+        return "a provider's callback the ingress could not read, not an event; purge it"
     return "not replayable (the line was not a JSON object); purge it or push a corrected line"
 
 
 def _replay_receipts(store: DeadLetterStore, letters: list[DeadLetter]) -> None:
-    """Put `uncorrelated` receipts back through correlation: delivered if their record exists
-    now, else waiting for it again (the source's correlation_wait)."""
+    """Put receipts back through correlation: delivered if their record exists now, else
+    waiting for it again (the source's correlation_wait); stops, keeping the rest, when the
+    inbox is full."""
     if not letters:
         return
     from worker.config import ConfigError, load_config
     from worker.settings import get_settings
     from worker.sources import DEFAULT_CORRELATION_WAIT
+    from worker.stores.bounds import InboxFull
     from worker.stores.correlations import Correlations
 
     try:
-        sources = load_config(get_settings().config_path).sources
+        sources = load_config(get_settings().config_path, secrets_for=()).sources
     except ConfigError:
         sources = {}
     correlations = Correlations()
     for letter in letters:
         source = sources.get(letter.event.get("source"))
         wait = source.correlation_wait if source else DEFAULT_CORRELATION_WAIT
-        went = correlations.resubmit(letter.event, wait)
+        try:
+            went = correlations.resubmit(letter.event, wait)
+        except InboxFull as exc:
+            raise click.ClickException(f"{letter.id} and after: kept; {exc}") from None
         store.remove([letter.id])
         click.echo(f"{letter.id}: " + ("correlated, queued" if went else "waiting for its record"))
 

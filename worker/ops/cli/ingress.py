@@ -6,27 +6,48 @@ import sys
 from typing import IO
 
 import click
-import redis
 
 from worker.config import ConfigError
-from worker.settings import get_settings, safe_url
+from worker.settings import get_settings
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int, help="Processes (uvicorn's).")
-def ingress(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--limit-concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Connections per process past which requests are answered 503 "
+    "[default: RELAY_INGRESS_MAX_CONNECTIONS, 1000].",
+)
+@click.option(
+    "--timeout-keep-alive",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Seconds an idle connection is kept [default: RELAY_INGRESS_KEEP_ALIVE, 75].",
+)
+def ingress(
+    host: str,
+    port: int,
+    workers: int,
+    limit_concurrency: int | None,
+    timeout_keep_alive: int | None,
+) -> None:
     """Serve the ingress: POST /v1/receipts/SOURCE, POST /v1/correlations, GET /healthz,
     GET /metrics.
 
-    For development; in production run uvicorn itself (see the README):
-    uvicorn --factory worker.ingress.app:create_app --workers N --no-access-log ...
+    For development; in production run uvicorn itself (see the docs, "The ingress"):
+    uvicorn --factory worker.ingress.app:create_app --http worker.ingress.protocol:GuardedHttp
+    --limit-concurrency 1000 --timeout-keep-alive 75 --no-access-log ...
     """
     import uvicorn
 
+    settings = get_settings()
     click.echo(f"relay ingress on http://{host}:{port} (Ctrl-C stops)", err=True)
-    # No access log: a query string can hold a source's token.
+    # No access log: a query string can hold a source's token. The protocol class adds the
+    # read deadline and the header cap uvicorn does not have.
     uvicorn.run(
         "worker.ingress.app:create_app",
         factory=True,
@@ -34,7 +55,9 @@ def ingress(host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http="worker.ingress.protocol:GuardedHttp",
+        limit_concurrency=limit_concurrency or settings.ingress_max_connections,
+        timeout_keep_alive=timeout_keep_alive or settings.ingress_keep_alive,
         access_log=False,
         log_level="warning",
     )
@@ -56,9 +79,8 @@ def correlate(source: IO[str]) -> None:
         report = register_correlations(read_lines(source))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    except (redis.RedisError, OSError) as exc:
-        url = safe_url(get_settings().redis_url)
-        raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {source.name}: {exc}") from None
     for problem in report.problems:
         click.echo(f"relay correlate: {problem}", err=True)
     click.echo(

@@ -16,24 +16,51 @@ from worker.config import ConfigError, load_config
 from worker.observe.masking import mask_text
 from worker.ops.cli.dlq import dlq
 from worker.ops.cli.ingress import correlate, ingress
+from worker.ops.cli.reference import reference_command
 from worker.ops.cli.retries import retries
 from worker.ops.cli.trace import trace_command
-from worker.settings import get_settings, safe_url
+from worker.settings import get_settings
+from worker.stores.connection import CLI_PATIENCE, use_patience
+from worker.stores.reach import describe
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+class RelayGroup(click.Group):
+    """`relay`'s commands, whose Redis trouble ends as one line saying what is wrong and what
+    to do (a wrong password is not an outage), never as a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except redis.RedisError as exc:
+            raise click.ClickException(redis_problem(exc)) from None
+
+
+def redis_problem(exc: redis.RedisError) -> str:
+    """What `exc` means for the operator, with REDIS_URL's password left out."""
+    return describe(exc, get_settings().redis_url).message
+
+
+@click.group(cls=RelayGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Relay delivery-status events to Salesforce and Medallia.
 
     Reads REDIS_URL (default redis://127.0.0.1:6379/0) and RELAY_CONFIG (the targets file,
     default relay.toml), like the worker (`celery -A worker worker`).
+
+    Exit status: 0 done; 1 the command ran but something was not done, or Redis could not be
+    used (the message says why: unreachable, or a wrong or missing password); 2 usage error.
     """
+    # An operator's command answers within seconds; the ingress serves as in production.
+    if ctx.invoked_subcommand != "ingress":
+        use_patience(CLI_PATIENCE)
 
 
 main.add_command(dlq)
 main.add_command(retries)
 main.add_command(ingress)
 main.add_command(correlate)
+main.add_command(reference_command)
 main.add_command(trace_command)
 
 
@@ -52,8 +79,8 @@ def push(source: IO[bytes]) -> None:
     try:
         with _progress(source, "pushing") as advance:
             report = push_lines(source, advance)
-    except (redis.RedisError, OSError) as exc:
-        raise click.ClickException(f"cannot reach Redis at {_safe_url()}: {exc}") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {source.name}: {exc}") from None
     for problem in report.problems:
         click.echo(f"relay push: {mask_text(problem)}", err=True)
     if report.full:
@@ -85,10 +112,7 @@ def status(as_json: bool) -> None:
     """Queue depth, retries waiting, dead letters and outcome counts, by target."""
     from worker.ops.status import collect_status, render_status
 
-    try:
-        report = collect_status()
-    except redis.RedisError as exc:
-        raise click.ClickException(f"cannot reach Redis at {_safe_url()}: {exc}") from None
+    report = collect_status()
     click.echo(json.dumps(report, indent=2) if as_json else render_status(report))
 
 
@@ -104,13 +128,16 @@ def status(as_json: bool) -> None:
     "--redis-down-ok",
     is_flag=True,
     help="Exit 0 when Redis cannot be reached: workers ride out a Redis outage, so a liveness "
-    "probe must not restart them for one.",
+    "probe must not restart them for one. A wrong or missing password, or a database Redis "
+    "does not have, still fails: that is a configuration error, not an outage.",
 )
 def health(max_idle: float, worker_name: str | None, redis_down_ok: bool) -> None:
     """Exit 1 if no worker is alive, or messages wait while workers receive nothing.
 
     Catches Celery's silent stop after a Redis reconnect (celery #8030, #10302); use it as a
-    liveness probe: `relay health --redis-down-ok --worker celery@$POD_NAME`.
+    liveness probe: `relay health --redis-down-ok --worker celery@$POD_NAME`. Exit status: 0
+    healthy (or Redis unreachable, with --redis-down-ok); 1 unhealthy, Redis unreachable, or
+    Redis refusing REDIS_URL's password or database (with --redis-down-ok too).
     """
     from worker.intake.inflight import stuck
     from worker.ops.status import backlog
@@ -120,10 +147,11 @@ def health(max_idle: float, worker_name: str | None, redis_down_ok: bool) -> Non
     try:
         problems = check_health(backlog(), max_idle, worker_name) + stuck(get_redis(), worker_name)
     except redis.RedisError as exc:
-        if redis_down_ok:
+        trouble = describe(exc, get_settings().redis_url)
+        if redis_down_ok and trouble.outage:
             click.echo(f"healthy as far as can be told: Redis unreachable ({exc})")
             return
-        raise click.ClickException(f"cannot reach Redis at {_safe_url()}: {exc}") from None
+        raise click.ClickException(trouble.message) from None
     for problem in problems:
         click.echo(f"unhealthy: {problem}", err=True)
     if problems:
@@ -131,13 +159,25 @@ def health(max_idle: float, worker_name: str | None, redis_down_ok: bool) -> Non
     click.echo("healthy")
 
 
+_SECRETS_FOR = {"all": ("targets", "sources"), "worker": ("targets",), "ingress": ("sources",)}
+
+
 @main.command("check-config")
-def check_config() -> None:
+@click.option(
+    "--for",
+    "role",
+    type=click.Choice(sorted(_SECRETS_FOR)),
+    default="all",
+    show_default=True,
+    help="Check the secrets this component is given: a worker the targets', the ingress the "
+    "sources'.",
+)
+def check_config(role: str) -> None:
     """Validate RELAY_CONFIG; list every problem and exit 1 if there is any."""
     settings = get_settings()
     path = settings.config_path
     try:
-        config = load_config(path)
+        config = load_config(path, secrets_for=_SECRETS_FOR[role])
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
@@ -148,9 +188,13 @@ def check_config() -> None:
             f"timeout {target.timeout:g}s, max_attempts {target.retry.max_attempts})"
         )
     for source in config.sources.values():
+        own = ", ".join(sorted(source.targets)) or "none: records only"
         click.echo(
             f"  source {source.name}: {source.kind} (default target {source.target or '-'}, "
-            f"correlation_wait {source.correlation_wait:g}s)"
+            f"correlation_wait {source.correlation_wait:g}s; references to {own}"
+            f"{', signed' if source.reference_key else ''}; max_receipts {source.max_receipts}, "
+            f"{source.receipts_per_second:g} receipts/s, max_waiting {source.max_waiting}, "
+            f"max_dead_letters {source.max_dead_letters})"
         )
 
 
@@ -199,7 +243,16 @@ def sandbox(host: str, port: int, latency: float, play: str | None, **options: A
     help="Stop after this many seconds (default: run until Ctrl-C).",
 )
 def dev(duration: float | None) -> None:
-    """Run everything locally: Redis, the sandbox APIs, a worker, and sample events."""
+    """Run everything locally: Redis, the sandbox APIs, Flower, a worker, the ingress, and
+    sample events.
+
+    Without REDIS_URL it starts its own Redis and uses the default keys (events go onto
+    relay:inbox); with REDIS_URL it uses that Redis under the prefix relay-dev. Every address
+    it prints is its own (ports the kernel picked). Its banner gives lines to copy into another
+    shell: the environment, a first event pushed with redis-cli, relay commands. Ctrl-C (or
+    SIGTERM) stops everything it started and keeps only the logs, whose folder it names.
+    Exit status: 0 the samples settled (and it was stopped or its --duration ended), 1 not.
+    """
     from worker.dev.run import run_dev
 
     sys.exit(run_dev(duration))
@@ -231,11 +284,6 @@ def _play(
         raise click.ClickException(f"cannot reach {to_url}: {exc}") from None
     click.echo(f"{kind} callback to {to_url}: {status} {body.decode(errors='replace')[:200]}")
     sys.exit(0 if 200 <= status < 300 else 1)
-
-
-def _safe_url() -> str:
-    """REDIS_URL without its password."""
-    return safe_url(get_settings().redis_url)
 
 
 if __name__ == "__main__":

@@ -11,18 +11,19 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
 from tasks.backoff import RetryPolicy
 from tasks.targets import TARGET_KINDS
+from worker.config.env import Secret, substitute
+from worker.config.urls import http_url_problems
 from worker.sources import SECRET_KEYS, Source, parse_sources
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-_COMMON_KEYS = {"kind", "base_url", "auth", "timeout", "retry", "rate_limit"}
+_COMMON_KEYS = {"kind", "base_url", "auth", "timeout", "retry", "rate_limit", "allow_http"}
 _AUTH_KEYS: dict[str, tuple[set[str], set[str]]] = {
     # type: (required keys, optional keys) besides "type"
     "bearer": ({"token"}, set()),
@@ -32,13 +33,7 @@ _AUTH_KEYS: dict[str, tuple[set[str], set[str]]] = {
 }
 _SECRET_KEYS = {"token", "client_secret", "secret", "private_key", *SECRET_KEYS}
 DEFAULT_TIMEOUT = 10.0
-
-
-class Secret(str):
-    """A string that never prints itself."""
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
+_UNSET = " is not set"  # the end of an unset ${VAR}'s problem line
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,16 +71,31 @@ class RelayConfig:
 
 
 class ConfigError(Exception):
-    """The configuration is unusable; `problems` lists every reason, one line each."""
+    """The configuration is unusable; `problems` lists every reason, one line each (an unset
+    ${VAR} once: what the checks then say of its empty value is not news, and wrong)."""
 
     def __init__(self, source: str, problems: list[str]) -> None:
-        self.problems = problems
+        unset = {p.split(":")[0] for p in problems if p.endswith(_UNSET)}
+        self.problems = problems = [
+            p for p in problems if p.endswith(_UNSET) or p.split(":")[0] not in unset
+        ]
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"{source}: {len(problems)} configuration problem(s):\n{lines}")
 
 
-def load_config(path: str, environ: Mapping[str, str] | None = None) -> RelayConfig:
-    """Read and check the targets file at `path`; raise `ConfigError` listing every problem."""
+SECTIONS = ("targets", "sources")
+
+
+def load_config(
+    path: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    secrets_for: Collection[str] = SECTIONS,
+) -> RelayConfig:
+    """Read and check the targets file at `path`; raise `ConfigError` listing every problem.
+    `secrets_for`: the sections whose ${VAR} secrets this process uses, and so needs set (a
+    worker sends to targets, the ingress checks sources' signatures: neither is given the
+    other's secrets, see `parse_config`)."""
     try:
         with open(path, "rb") as handle:
             document = tomllib.load(handle)
@@ -93,16 +103,22 @@ def load_config(path: str, environ: Mapping[str, str] | None = None) -> RelayCon
         raise ConfigError(path, ["file not found (set RELAY_CONFIG to the targets file)"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
-    return parse_config(document, path, os.environ if environ is None else environ)
+    return parse_config(document, path, os.environ if environ is None else environ, secrets_for)
 
 
 def parse_config(
-    document: Mapping[str, Any], source: str, environ: Mapping[str, str]
+    document: Mapping[str, Any],
+    source: str,
+    environ: Mapping[str, str],
+    secrets_for: Collection[str] = SECTIONS,
 ) -> RelayConfig:
-    """Check a decoded targets document; raise `ConfigError` listing every problem."""
+    """Check a decoded targets document; raise `ConfigError` listing every problem.
+
+    An unset ${VAR} in a section outside `secrets_for` is no problem: it reads as a stand-in
+    ("(VAR not given to this process)") that is never sent nor taken for a secret."""
     problems: list[str] = []
     secrets: set[str] = set()
-    document = _substitute(document, "", environ, problems, secrets)
+    document = substitute(document, environ, secrets_for, _SECRET_KEYS, problems, secrets)
     unknown = set(document) - {"targets", "retry", "sources"}
     problems += [
         f"{key}: unknown top-level key (expected [targets.NAME], [sources.NAME] and [retry])"
@@ -127,28 +143,6 @@ def parse_config(
     return RelayConfig(targets, defaults, frozenset(secrets), sources)
 
 
-def _substitute(
-    value: Any, where: str, environ: Mapping[str, str], problems: list[str], secrets: set[str]
-) -> Any:
-    """Replace ${VAR} in every string; missing variables are problems, values become Secrets."""
-    if isinstance(value, dict):
-        return {
-            k: _substitute(v, f"{where}.{k}" if where else k, environ, problems, secrets)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_substitute(v, where, environ, problems, secrets) for v in value]
-    if not isinstance(value, str) or "${" not in value:
-        return value
-    missing = [m for m in _ENV_REF.findall(value) if m not in environ]
-    for name in missing:
-        problems.append(f"{where}: environment variable {name} is not set")
-    result = Secret(_ENV_REF.sub(lambda m: environ.get(m.group(1), ""), value))
-    if result and where.rsplit(".", 1)[-1] in _SECRET_KEYS:
-        secrets.add(result)
-    return result
-
-
 def _target(name: str, table: Any, defaults: RetryPolicy, problems: list[str]) -> Target | None:
     where = f"targets.{name}"
     if not _NAME.match(name):
@@ -163,13 +157,17 @@ def _target(name: str, table: Any, defaults: RetryPolicy, problems: list[str]) -
             f"{where}.kind: must be one of {', '.join(sorted(TARGET_KINDS))}, got {kind_name!r}"
         )
         return None
-    base_url = _base_url(table.get("base_url"), where, problems)
+    allow_http = table.get("allow_http", False)
+    if not isinstance(allow_http, bool):
+        problems.append(f"{where}.allow_http: must be true or false, got {allow_http!r}")
+        allow_http = False
+    base_url = _base_url(table.get("base_url"), where, problems, allow_http)
     options, kind_problems = kind.parse_options(dict(table, base_url=base_url), where)
     problems += kind_problems
     option_keys = {f.name for f in fields(options)} - {"base_url"}
     for key in sorted(set(table) - _COMMON_KEYS - option_keys):
         problems.append(f"{where}.{key}: unknown key for a {kind.name} target")
-    auth = _auth(table.get("auth"), f"{where}.auth", kind.auth_types, problems)
+    auth = _auth(table.get("auth"), f"{where}.auth", kind.auth_types, problems, allow_http)
     timeout = _positive(table.get("timeout", DEFAULT_TIMEOUT), f"{where}.timeout", problems)
     # Without a table of its own the target takes the defaults, already checked once.
     retry = (
@@ -184,35 +182,20 @@ def _target(name: str, table: Any, defaults: RetryPolicy, problems: list[str]) -
     )
 
 
-def _base_url(value: Any, where: str, problems: list[str]) -> str:
+def _base_url(value: Any, where: str, problems: list[str], allow_http: bool) -> str:
     if not isinstance(value, str) or not value:
         problems.append(f"{where}.base_url: required, e.g. https://host.example.com")
         return ""
-    problems += http_url_problems(value, f"{where}.base_url")
+    problems += http_url_problems(value, f"{where}.base_url", allow_http)
     parts = urlsplit(value)
     if parts.query or parts.fragment:
         problems.append(f"{where}.base_url: must not carry a query or fragment")
     return value.rstrip("/")
 
 
-def http_url_problems(value: str, where: str) -> list[str]:
-    """What is wrong with an http(s) URL the relay will call: no scheme or host, credentials
-    in it (they belong in `auth`, as ${ENV} secrets), or spaces and control characters."""
-    try:
-        parts = urlsplit(value)
-        host, _ = parts.hostname, parts.port
-    except ValueError:  # e.g. a port that is not a number
-        return [f"{where}: not a URL"]
-    if parts.scheme not in ("http", "https") or not host:
-        return [f"{where}: must be an http(s) URL with a host, got {value!r}"]
-    if parts.username is not None or parts.password is not None:
-        return [f"{where}: must not carry credentials (user:password@); put them in auth"]
-    if any(c.isspace() or not c.isprintable() for c in value):
-        return [f"{where}: must not contain spaces or control characters"]
-    return []
-
-
-def _auth(value: Any, where: str, allowed: frozenset[str], problems: list[str]) -> AuthConfig:
+def _auth(
+    value: Any, where: str, allowed: frozenset[str], problems: list[str], allow_http: bool
+) -> AuthConfig:
     if not isinstance(value, dict):
         problems.append(f'{where}: required, e.g. {{ type = "bearer", token = "${{TOKEN}}" }}')
         return AuthConfig("none")
@@ -230,21 +213,21 @@ def _auth(value: Any, where: str, allowed: frozenset[str], problems: list[str]) 
         if key not in required | optional:
             problems.append(f"{where}.{key}: unknown key for auth type {kind!r}")
             continue
-        found = _auth_value_problems(raw, key, f"{where}.{key}")
+        found = _auth_value_problems(raw, key, f"{where}.{key}", allow_http)
         problems += found
         if not found:
             params[key] = raw
     return AuthConfig(kind, params)
 
 
-def _auth_value_problems(raw: Any, key: str, where: str) -> list[str]:
+def _auth_value_problems(raw: Any, key: str, where: str, allow_http: bool) -> list[str]:
     """What is wrong with one value of an auth table (never quoting a secret)."""
     if not isinstance(raw, str) or not raw:
         return [f"{where}: must be a non-empty string"]
     if key in _SECRET_KEYS and not isinstance(raw, Secret):
         return [f'{where}: write secrets as "${{ENV_VAR}}", not in the file']
     if key.endswith("_url"):
-        return http_url_problems(raw, where)
+        return http_url_problems(raw, where, allow_http)
     if key != "private_key" and not raw.isprintable():
         # A newline in a header value would end the header early (or be refused later).
         return [f"{where}: must not contain line breaks or control characters"]
@@ -252,12 +235,8 @@ def _auth_value_problems(raw: Any, key: str, where: str) -> list[str]:
 
 
 def _positive(value: Any, where: str, problems: list[str]) -> float | None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value <= 0:
         problems.append(f"{where}: must be a positive number, got {value!r}")
         return None
     return float(value)
