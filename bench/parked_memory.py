@@ -29,7 +29,7 @@ import redis
 from bench.events import make_events
 from tasks.envelope import Envelope
 from worker.dev.local_redis import LocalRedis
-from worker.stores.ledger import Entry
+from worker.stores.ledger import Done, Entry
 
 WARMUP = 1000  # past every small encoding (a zset turns into a skiplist at 128 members)
 RETRY_AFTER = 3600.0  # what the bench's parked target answers
@@ -73,7 +73,8 @@ class State:
         self.schedule = RetrySchedule(client)
 
     def claim(self, envelope: Envelope) -> None:
-        """The idempotency claims, as admission writes them (its status-order check reads)."""
+        """The idempotency claims, as admission writes them (its status-order check reads),
+        and the in-flight reservation's release, as parking does it."""
         event = self.load_event(envelope.event)
         ids = event.message_ids
         entry = Entry(
@@ -81,6 +82,10 @@ class State:
         )
         [admitted] = self.ledger.admit([entry])
         assert admitted.fresh == list(ids)
+        # parking releases the in-flight reservation admission took, as settling does
+        self.ledger.mark(
+            [Done(event.target, event.event_id, ids, owner=envelope.id, mode="release")]
+        )
 
     def park(self, envelope: Envelope) -> None:
         self.schedule.park(envelope, time.time() + RETRY_AFTER)

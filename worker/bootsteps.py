@@ -9,7 +9,8 @@ import os
 import sys
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import redis
 from celery import bootsteps
@@ -17,7 +18,7 @@ from celery.signals import task_prerun, worker_init
 
 from tasks.envelope import Envelope
 from worker.intake.feeder import Feeder
-from worker.intake.inflight import recover_orphans
+from worker.intake.inflight import RENEWALS, recover_orphans
 from worker.intake.labels import bundle_label
 from worker.intake.publish import DELIVER, DELIVER_BUNDLE, Publisher
 from worker.observe import logs
@@ -34,6 +35,7 @@ from worker.stores.retries import RetrySchedule
 from worker.stores.waiting import WaitingPump
 
 HEARTBEAT = Heartbeat()
+T = TypeVar("T")
 lane_log = logging.getLogger("relay.lane")
 
 
@@ -79,10 +81,16 @@ class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
 
     def stop(self, worker: Any) -> None:
         # Reverse order of start: the lanes finish what they hold (a task's budget plus a
-        # request's timeout at most) before the lease goes.
+        # request's timeout at most; their lease is renewed meanwhile, and for as long as one
+        # still works), then the answers they read are recorded.
+        from worker.delivery.runtime import get_pipeline
+        from worker.delivery.settle import STOPPING
+
+        settings = get_settings()
         if self.feeder is not None:
-            settings = get_settings()
             self.feeder.stop(settings.task_budget + 15)
+        STOPPING.set()
+        get_pipeline().book.drain(settings.visibility_timeout)
         for thread in (self.pump, self.waiting):
             if thread is not None:
                 thread.stop()
@@ -90,9 +98,14 @@ class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
 
 
 def _recover_all(client: redis.Redis) -> None:
+    """Lanes missing from the set (an older release's) too, found by a SCAN: each is taken
+    back once its lease was seen gone on two looks a renewal apart."""
+    confirm = get_settings().visibility_timeout / RENEWALS
     try:
-        recover_orphans(client, scan=True)
-    except redis.RedisError as exc:  # the feeder looks again (at the set) every few seconds
+        for _ in range(2):
+            recover_orphans(client, scan=True, confirm=confirm)
+            time.sleep(confirm + 0.5)
+    except redis.RedisError as exc:  # the feeder looks again (at the set) every second
         logging.getLogger("relay.inbox").warning(
             "inbox: could not look for stopped workers' lanes (%s)", exc
         )
@@ -115,20 +128,33 @@ class LaneDelivery:
     def __init__(self, events: TaskEvents) -> None:
         self.events = events
 
-    def __call__(self, envelopes: list[Envelope]) -> None:
+    def __call__(self, envelopes: list[Envelope], settled: set[str]) -> None:
         from worker.delivery.runtime import run_local
 
         HEARTBEAT.task_received()
-        task_id = None
         name = DELIVER if len(envelopes) == 1 else DELIVER_BUNDLE
-        if self.events.on() is not None:
-            label = bundle_label([(e.event, e.attempts + 1) for e in envelopes])
-            task_id = self.events.started(name, label)
+        task_id = self._told(lambda: self._started(name, envelopes))
         began = time.monotonic()
-        verdict = run_local(envelopes, detail=task_id is not None)
-        self.events.finished(task_id, verdict.state, verdict.summary, began)
+        verdict = run_local(envelopes, task_id is not None, settled)
+        self._told(lambda: self.events.finished(task_id, verdict.state, verdict.summary, began))
         # As Celery logs a task's end: the state (a dead letter outranks a retry) and summary.
         lane_log.info("%s in a lane: %s: %.300s", name, verdict.state, verdict.summary)
+
+    def _started(self, name: str, envelopes: list[Envelope]) -> str | None:
+        if self.events.on() is None:
+            return None
+        label = bundle_label([(e.event, e.attempts + 1) for e in envelopes])
+        return self.events.started(name, label)
+
+    @staticmethod
+    def _told(tell: Callable[[], T]) -> T | None:
+        """What Flower is told is best effort: a broker that cannot take a task event must
+        not turn a bundle that was settled into one that failed."""
+        try:
+            return tell()
+        except Exception as exc:
+            lane_log.warning("could not send a task event (%s)", type(exc).__name__)
+            return None
 
 
 def _task_received(**_: Any) -> None:
@@ -137,14 +163,13 @@ def _task_received(**_: Any) -> None:
 
 def _check_config(**_: Any) -> None:
     """Refuse to start on a bad configuration, listing every problem, before any event."""
-    from worker.config import ConfigError, check_timing
+    from worker.config import ConfigError
     from worker.delivery.runtime import get_pipeline
 
     settings = get_settings()
     logs.configure(settings.log_format, settings.log_level)
     try:
         pipeline = get_pipeline()
-        check_timing(pipeline.config, settings.task_budget, settings.visibility_timeout)
     except ConfigError as exc:
         print(f"relay worker: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

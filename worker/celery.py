@@ -40,19 +40,22 @@ app.conf.update(
     task_acks_on_failure_or_timeout=True,
     # The threads pool cannot cancel a running task (Celery raises NotImplementedError in the
     # middle of its reconnect); a late-acked task that outlives a reconnect is simply
-    # redelivered, and the idempotency claim stops it being posted twice.
+    # redelivered: what it had posted and read the answer of is marked done by then (the
+    # answer book writes it before anything else), so the redelivery does not post it again.
     worker_cancel_long_running_tasks_on_connection_loss=False,
     # Deliveries wait on HTTP, not CPU: threads, and a few messages reserved per thread.
     worker_pool="threads",
     worker_concurrency=settings.concurrency,
     worker_prefetch_multiplier=settings.prefetch,
     broker_transport_options={
+        # Short, because live workers renew what they hold (worker.broker): a dead worker's
+        # messages are taken up within 1.5 times it however long a live one's tasks run.
         "visibility_timeout": settings.visibility_timeout,
-        # Look for a dead worker's unacked messages every ~10 s (kombu's default is ~100 s).
-        "unacked_restore_interval": 5,
-        "unacked_restore_throttle": 2,
+        # Look for a dead worker's unacked messages every tenth of it (kombu: every ~100 s).
+        "unacked_restore_interval": settings.visibility_timeout / 10,
+        "unacked_restore_throttle": 1,
         # A worker killed mid-sweep holds the sweep's lock until it expires (kombu: 300 s).
-        "unacked_mutex_expire": 30,
+        "unacked_mutex_expire": 5,
         # Only read by the Sentinel transport (sentinel:// URLs): which master, and the
         # sentinels' own password when they have one.
         **(

@@ -17,10 +17,11 @@ def _vendor_requests(sandbox: Sandbox) -> list[dict]:
 def test_every_status_reaches_both_apis_as_the_documents_require(
     relay: Relay, sandbox: Sandbox
 ) -> None:
-    # given a worker and one event per status for each target
+    # given a worker and one event per status for each target (each about messages of its
+    # own: statuses of one message would be sent one at a time, newest first)
     relay.start_worker()
     statuses = ("sent", "delivered", "read", "failed", "undelivered")
-    events = [event(t, s, "m-1", "m-2") for t in ("sf", "md") for s in statuses]
+    events = [event(t, s, f"m-{s}-1", f"m-{s}-2") for t in ("sf", "md") for s in statuses]
 
     # when they are pushed
     pushed = relay.push(*events)
@@ -38,7 +39,9 @@ def test_every_status_reaches_both_apis_as_the_documents_require(
         + [("acknowledgement", 200)]  # delivered + read: 4 acknowledgements
         + [("messages", 200)]  # sent, delivered, failed, undelivered: 4 entries
     )
-    assert sorted(posted_ids(requests)) == sorted(["m-1", "m-2"] * 8)
+    sent = {"sf": ("delivered", "read", "failed", "undelivered"), "md": statuses[:2] + statuses[3:]}
+    expected = [f"m-{s}-{n}" for t in ("sf", "md") for s in sent[t] for n in (1, 2)]
+    assert sorted(posted_ids(requests)) == sorted(expected)
     assert relay.counts("sf") == {"delivered": 4, "skipped": 1}
     assert relay.counts("md") == {"delivered": 4, "skipped": 1}
     assert relay.dead_letters() == []

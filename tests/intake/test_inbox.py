@@ -42,12 +42,13 @@ class Recorder:
         if not hold:
             self.release.set()
 
-    def __call__(self, envelopes: list[Envelope]) -> None:
+    def __call__(self, envelopes: list[Envelope], settled: set[str]) -> None:
         if self.failures > 0:
             self.failures -= 1
             raise redis.ConnectionError("Redis went away")
         self.release.wait(5)
         self.bundles.append(envelopes)
+        settled.update(e.id for e in envelopes)
         self.delivered.set()
 
     def events(self) -> list[list[Any]]:

@@ -43,9 +43,6 @@ def relay(
 ) -> Iterator[Relay]:
     """A relay whose REDIS_URL names the sentinels (instead of the session's Redis)."""
     relay = Relay(tmp_path, sentinels.url, sandbox.url, monkeypatch)
-    # A lost consumer's messages return sooner (the budget plus a 10 s target timeout stays
-    # 5 s under the visibility timeout, as the worker requires).
-    relay.env.update(RELAY_TASK_BUDGET="5", RELAY_VISIBILITY_TIMEOUT="20")
     try:
         yield relay
     finally:

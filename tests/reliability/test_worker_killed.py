@@ -62,7 +62,7 @@ def _wait_all_posted(relay: Relay, sandbox: Sandbox, wanted: set[str]) -> None:
 
 
 @pytest.mark.timeout(300)
-def test_sigkill_loses_nothing_and_work_returns_within_two_minutes(
+def test_sigkill_loses_nothing_and_work_returns_within_30_seconds(
     relay: Relay, sandbox: Sandbox, figures
 ) -> None:
     # given a slow target (so events are in flight) and a few events parked for 5 s
@@ -79,7 +79,8 @@ def test_sigkill_loses_nothing_and_work_returns_within_two_minutes(
     delivered_before = relay.counts("md").get("delivered", 0)
     relay.start_worker("rescuer")  # default visibility timeout and restore sweep
 
-    # then every event is delivered, without an operator, within two minutes
+    # then every event is delivered, without an operator, within 30 s (a worker started after
+    # the kill: the lanes and unacked retries of the dead one come back within 15 s)
     wanted = {m for e in events for m in e["message_ids"]}
     _wait_all_posted(relay, sandbox, wanted)
     recovered = time.monotonic() - killed_at
@@ -93,9 +94,9 @@ def test_sigkill_loses_nothing_and_work_returns_within_two_minutes(
         recovery_seconds=round(recovered, 1),
         dead_letters=len(relay.dead_letters()),
     )
-    assert recovered < 120
+    assert recovered < 30
     assert relay.dead_letters() == []
     # Only what the dead worker had in hand can be posted twice: one bundle per thread (4), of
-    # at most RELAY_BATCH (200) events, whose requests go out side by side. Events delivered
-    # earlier in a killed bundle were marked done (every 20 ms), so they are not.
+    # at most RELAY_BATCH (200) events, whose requests go out side by side. Answers read
+    # earlier were recorded within 20 ms (the answer book), so they are not.
     assert duplicates <= 4 * 200

@@ -143,19 +143,6 @@ def parse_config(
     return RelayConfig(targets, defaults, frozenset(secrets), sources)
 
 
-def check_timing(config: RelayConfig, task_budget: float, visibility_timeout: float) -> None:
-    """Refuse settings under which a live worker's task could outlast the visibility timeout
-    (Redis would hand the same message to a second worker while the first still sends it)."""
-    longest = max((t.timeout for t in config.targets.values()), default=0.0)
-    if task_budget + longest + 5 > visibility_timeout:
-        problem = (
-            f"RELAY_TASK_BUDGET ({task_budget:g}s) plus the longest target timeout "
-            f"({longest:g}s) must stay at least 5s under RELAY_VISIBILITY_TIMEOUT "
-            f"({visibility_timeout:g}s), or a slow task is handed to a second worker"
-        )
-        raise ConfigError("environment", [problem])
-
-
 def _target(name: str, table: Any, defaults: RetryPolicy, problems: list[str]) -> Target | None:
     where = f"targets.{name}"
     if not _NAME.match(name):

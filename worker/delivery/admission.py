@@ -2,11 +2,14 @@
 of its message ids, for a whole bundle in one round trip. What is left to send is a `Job`.
 
 Copies of an event already claimed are duplicates, statuses a target has no use for are
-skipped, and ones a newer status has overtaken are stale: each is settled here, unsent.
+skipped, and ones a newer status has overtaken are stale: each is settled here, unsent. Ids
+held back while another status of their message is in flight (or goes in this bundle) are
+parked briefly, unsent, and judged again when they come back.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import replace
 
@@ -16,15 +19,19 @@ from tasks.outbound import NotDeliverable, OutboundRequest, Skip
 from tasks.targets import TARGET_KINDS
 from worker.config import Target
 from worker.delivery.sending import Job
-from worker.delivery.settle import BundleProgress, Mark, Settler
+from worker.delivery.settle import BundleProgress, Settler
 from worker.delivery.settlement import Settlement
-from worker.stores.ledger import Admitted, Entry, EventLedger
+from worker.stores.ledger import Admitted, Done, Entry, EventLedger
 
 Routed = tuple[Envelope, Event, Target]
 Plan = list[OutboundRequest] | Skip
 # A claim outlives the event's last possible retry by this much.
 CLAIM_MARGIN = 3600.0
 NEWER_PAUSE = 30.0  # seconds an event whose claims a newer relay wrote is put off
+HOLD = 1.0
+"""Seconds (plus up to as much again, spread) a status held back behind another status of
+its message waits before it is judged again: about what the one in flight takes to be
+answered and settled."""
 
 
 def translate(event: Event, target: Target) -> Plan:
@@ -45,12 +52,24 @@ class Admitter:
         answers = self.ledger.admit([_entry(routed[i], plans[i]) for i in plans])
         jobs: dict[int, Job] = {}
         for i, answer in zip(plans, answers, strict=True):
+            if answer.held:
+                progress.put(i, self._hold(routed[i], answer.held, progress))
+            if answer.held and not (answer.fresh or answer.stale):
+                continue
             outcome = self._admitted(routed[i], plans[i], answer, progress)
             if isinstance(outcome, Job):
                 jobs[i] = outcome
             else:
-                progress.settled[i] = outcome
+                progress.put(i, outcome)
         return jobs
+
+    def _hold(self, routed: Routed, held: list[str], progress: BundleProgress) -> Settlement:
+        """Put off the ids held back behind another status of their message, unsent."""
+        envelope, event, target = routed
+        job = Job(envelope.narrowed(held), replace(event, message_ids=tuple(held)), target, [])
+        why = "another status of the message is on its way; judged again after it"
+        due = time.time() + HOLD * random.uniform(1, 2)
+        return self.settler.defer(job, due, why, progress.writes)
 
     def _translate_all(
         self, routed: dict[int, Routed], progress: BundleProgress
@@ -61,31 +80,39 @@ class Admitter:
                 plans[i] = translate(event, target)
             except NotDeliverable as exc:
                 message = f"{exc} (target {target.name!r} is a {target.kind} target)"
-                progress.settled[i] = self.settler.dead(envelope, "invalid", message, target.name)
+                progress.put(i, self._invalid(envelope, message, target, progress))
             except Exception as exc:  # a bug must cost this event, not the bundle
                 message = f"internal error translating the event ({type(exc).__name__})"
-                progress.settled[i] = self.settler.dead(envelope, "invalid", message, target.name)
+                progress.put(i, self._invalid(envelope, message, target, progress))
         return plans
+
+    def _invalid(
+        self, envelope: Envelope, message: str, target: Target, progress: BundleProgress
+    ) -> Settlement:
+        writes = progress.writes
+        return self.settler.dead(envelope, "invalid", message, target.name, writes, claims=False)
 
     def _admitted(
         self, routed: Routed, plan: Plan, answer: Admitted, progress: BundleProgress
     ) -> Job | Settlement:
         """What the ledger's answer makes of one event: a job, or its settlement."""
         envelope, event, target = routed
-        done = progress.writes.done
+        writes = progress.writes
         if answer.newer:  # a newer relay holds this event's claims: leave it to one of those
             job = Job(envelope, event, target, [])
             why = "its claims are in a newer relay's format; left for a worker that knows it"
             return self.settler.defer(job, time.time() + NEWER_PAUSE, why, progress.writes)
         if answer.duplicate:
-            self.settler.count(target.name, "duplicate")
+            writes.count(target.name, "duplicate")
             return Settlement("done", f"duplicate of event {event.event_id} (posted once)")
         if isinstance(plan, Skip):
-            done.append(Mark(target.name, event.event_id, tuple(answer.fresh), "skipped"))
+            writes.marks.append(Done(target.name, event.event_id, tuple(answer.fresh)))
+            writes.count(target.name, "skipped")
             return Settlement("done", f"skipped: {plan.reason}")
         if answer.stale:
-            outcome = None if answer.fresh else "stale"
-            done.append(Mark(target.name, event.event_id, tuple(answer.stale), outcome))
+            writes.marks.append(Done(target.name, event.event_id, tuple(answer.stale)))
+            if not (answer.fresh or answer.held):
+                writes.count(target.name, "stale")
             if not answer.fresh:
                 return Settlement("done", "stale: a newer status was already delivered")
         if len(answer.fresh) < len(event.message_ids):  # the rest is done, held, or stale

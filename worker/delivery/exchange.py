@@ -1,5 +1,6 @@
 """One request to a target and what its answer means: authentication (with one more try on
-a fresh token after a 401), the transport, classification, and the circuit breaker's view.
+a fresh token after a 401), the transport, classification, and the circuit breaker's view
+(noted in memory: written to Redis by the answer book, never from here).
 
 It never raises: whatever goes wrong becomes an answer `classify` understands or, for a bug,
 an outcome that settles the request (the event is never lost and the worker never stops).
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from tasks.classify import HttpResult, Outcome, Permanent, RetryLater, classify
 from tasks.outbound import OutboundRequest
@@ -16,7 +18,6 @@ from worker.config import Target
 from worker.delivery.auth import Authenticator, AuthError, make_authenticator
 from worker.delivery.transport import send
 from worker.observe import metrics
-from worker.stores.breaker import CircuitBreaker
 
 log = logging.getLogger("relay.sending")
 
@@ -27,8 +28,9 @@ UNSENT = RetryLater("not sent: this task's time budget (RELAY_TASK_BUDGET) ran o
 class Exchange:
     """Sends one request and classifies the answer; keeps one authenticator per target."""
 
-    def __init__(self, breaker: CircuitBreaker) -> None:
-        self.breaker = breaker
+    def __init__(self, heard: Callable[[str, bool], None]) -> None:
+        self.heard = heard
+        """Told, per answer, the target's name and whether it failed (the breaker's view)."""
         self._auth: dict[str, Authenticator] = {}
 
     def authenticator(self, target: Target) -> Authenticator:
@@ -54,10 +56,8 @@ class Exchange:
         except Exception as exc:  # a bug: the answer may have been an acceptance, so no retry
             log.error("cannot classify an answer from %s (%s)", target.name, type(exc).__name__)
             outcome = Permanent(f"internal error classifying the answer ({type(exc).__name__})")
-        if isinstance(outcome, RetryLater):
-            self.breaker.failure(target.name)
-        else:  # an answer that is not a failure of the target (even a rejection) means it is up
-            self.breaker.success(target.name)
+        # An answer that is not a failure of the target (even a rejection) means it is up.
+        self.heard(target.name, isinstance(outcome, RetryLater))
         return result, outcome
 
     def _send(

@@ -1,5 +1,5 @@
 """The process's one `Pipeline`, built lazily from the configuration file, and the entry the
-Celery tasks call."""
+Celery tasks and the feeder's lanes call."""
 
 from __future__ import annotations
 
@@ -14,13 +14,16 @@ from celery.exceptions import Reject
 from tasks.envelope import Envelope, NewerFormat
 from worker.config import load_config
 from worker.delivery.pipeline import Pipeline
-from worker.delivery.settle import field_of
+from worker.delivery.settle import Writes, field_of
 from worker.delivery.settlement import Settlement, summarize
 from worker.settings import get_settings
 from worker.stores.deadletters import Reason
 
 log = logging.getLogger("relay.task")
 LEAVE_PAUSE = 1.0  # seconds before a message of a newer format goes back to the queue
+BOOK_PATIENCE = 5.0
+"""Seconds a bundle redone event by event (after a bug) first waits for the answers it read
+to be recorded, so that the redo finds them done."""
 _lock = threading.Lock()
 _pipeline: Pipeline | None = None
 
@@ -37,12 +40,13 @@ def get_pipeline() -> Pipeline:
 def run_bundle(envelopes: list[Any]) -> Settlement:
     """Deliver a bundle (envelopes as a message carries them); one settlement for all of it.
 
-    Whatever happens, each event ends delivered, parked or a dead letter: Redis trouble hands
-    the message back (the claims stop a second post of what went out); an unexpected error
-    settles the bundle event by event, so only the event that causes it becomes a dead letter.
+    Whatever happens, each event ends delivered, parked or a dead letter: Redis trouble before
+    anything was sent hands the message back (after that, the outcomes are written when Redis
+    answers); an unexpected error settles the bundle event by event, so only the event that
+    causes it becomes a dead letter.
     """
     try:
-        return summarize(_process([Envelope.from_dict(e) for e in envelopes]))
+        return summarize(_process([Envelope.from_dict(e) for e in envelopes], set()))
     except NewerFormat as exc:
         # A newer worker wrote this message (a rolling upgrade): hand it back for one that
         # knows its format, after a pause so that this worker does not take it straight back.
@@ -56,18 +60,21 @@ def run_bundle(envelopes: list[Any]) -> Settlement:
         raise Reject(f"Redis error while settling: {type(exc).__name__}", requeue=True) from None
 
 
-def run_local(envelopes: list[Envelope], detail: bool) -> Settlement:
+def run_local(
+    envelopes: list[Envelope], detail: bool, settled: set[str] | None = None
+) -> Settlement:
     """Deliver a bundle a worker took from the inbox itself (no Celery message): one
-    settlement for all of it (with every event's summary if `detail`). Raises
-    redis.RedisError when the outcomes could not be recorded (the feeder keeps the items and
-    delivers them again)."""
-    return summarize(_process(envelopes), detail)
+    settlement for all of it (with every event's summary if `detail`). The ids of envelopes
+    whose outcomes were recorded are added to `settled`. Raises redis.RedisError when
+    nothing could be recorded (the lane keeps the items and delivers them again); never
+    anything else."""
+    return summarize(_process(envelopes, set() if settled is None else settled), detail)
 
 
-def _process(envelopes: list[Envelope]) -> list[Settlement]:
+def _process(envelopes: list[Envelope], settled: set[str]) -> list[Settlement]:
     pipeline = get_pipeline()
     try:
-        return pipeline.process_bundle(envelopes)
+        return pipeline.process_bundle(envelopes, settled)
     except redis.RedisError:
         raise
     except Exception as exc:  # a bug: its type only, an event's text may name a person
@@ -76,15 +83,22 @@ def _process(envelopes: list[Envelope]) -> list[Settlement]:
             type(exc).__name__,
             len(envelopes),
         )
+    pipeline.book.drain(BOOK_PATIENCE)  # what was answered must be found done by the redo
     if len(envelopes) > 1:
-        return [settled for envelope in envelopes for settled in _process([envelope])]
-    return [_give_up(pipeline, envelopes[0])]
+        return [settled_one for e in envelopes for settled_one in _process([e], settled)]
+    return [_give_up(pipeline, envelopes[0], settled)]
 
 
-def _give_up(pipeline: Pipeline, envelope: Envelope) -> Settlement:
-    """The last resort for an event that breaks the pipeline: a dead letter that says so."""
+def _give_up(pipeline: Pipeline, envelope: Envelope, settled: set[str]) -> Settlement:
+    """The last resort for an event that breaks the pipeline: a dead letter that says so,
+    with whatever the envelope held of its message ids released for a replay."""
+    if envelope.id in settled:  # recorded before the bug struck: nothing left to do
+        return Settlement("done", "settled before an internal error (see the worker log)")
     reason: Reason = "rejected" if envelope.attempts else "invalid"
     target = field_of(envelope.event, "target")
-    return pipeline.settler.dead(
-        envelope, reason, "internal error processing the event (see the worker log)", target
-    )
+    writes = Writes()
+    why = "internal error processing the event (see the worker log)"
+    settlement = pipeline.settler.dead(envelope, reason, why, target, writes)
+    pipeline.settler.flush(writes)
+    settled.add(envelope.id)
+    return settlement

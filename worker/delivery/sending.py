@@ -5,27 +5,34 @@ answer: all are delivered, or all retry (the target, not an event, failed); retr
 alone. A permanent refusal of a request
 with several parts is not trusted to be every event's fault: each part is then sent alone, and
 only the parts refused alone become dead letters.
+
+Every accepted request's done mark goes to the answer book (`worker.delivery.answers`) in the
+thread that read the answer, before anything else is done with it; no Redis call is made on
+the way from an answer to its tally (the rate limit is asked before a request is sent, and a
+rate limit Redis cannot answer holds the rest back, unsent).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
-from tasks.classify import HttpResult, Outcome, Permanent
+import redis
+
+from tasks.classify import Delivered, HttpResult, Outcome, Permanent
 from tasks.envelope import Envelope
 from tasks.events import Event
 from tasks.outbound import OutboundRequest
 from tasks.targets import TARGET_KINDS
 from worker.config import Target
+from worker.delivery.answers import AnswerBook, Sheet
 from worker.delivery.exchange import UNSENT, Exchange
 from worker.delivery.settlement import Attempt, Tally
-from worker.stores.breaker import CircuitBreaker
+from worker.stores.ledger import Done
 from worker.stores.ratelimit import RateLimiter
 
-MARK_EVERY = 0.02
+LIMIT_UNKNOWN = 1.0  # seconds the rest is held back when the rate limit cannot be asked
 
 
 @dataclass
@@ -41,8 +48,6 @@ class Job:
     """Requests held back unsent (a rate limit, the task's time budget) until `defer_until`."""
     defer_until: float = 0.0
     defer_why: str = ""
-    marked: bool = False
-    """Its done mark and count are already written (it was delivered whole)."""
 
     def fully_delivered(self) -> bool:
         tally = self.tally
@@ -61,17 +66,16 @@ class _Sent:
 class Sender:
     """Sends jobs' requests, fewest requests first (coalesced), and tallies the answers."""
 
-    def __init__(self, breaker: CircuitBreaker, limiter: RateLimiter, threads: int) -> None:
+    def __init__(self, book: AnswerBook, limiter: RateLimiter, threads: int) -> None:
         self.limiter = limiter
-        self.exchange = Exchange(breaker)
+        self.book = book
+        self.exchange = Exchange(book.heard)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="relay-http")
 
-    def send_all(
-        self, jobs: list[Job], deadline: float, delivered: Callable[[list[Job]], None]
-    ) -> None:
+    def send_all(self, jobs: list[Job], deadline: float, sheet: Sheet) -> None:
         """Send every job's plan; each job's tally gets one attempt per request of its plan,
-        except requests a rate limit holds back (listed in `job.deferred`). `delivered` hears
-        of jobs accepted whole while other answers are awaited (see `_collect`)."""
+        except requests a rate limit holds back (listed in `job.deferred`). The done marks of
+        accepted requests go to the answer book on `sheet` as the answers come."""
         by_target: dict[str, list[tuple[Job, OutboundRequest]]] = {}
         for job in jobs:
             job.envelope.attempts += 1
@@ -83,8 +87,8 @@ class Sender:
         alone = sum(len(requests) for _, requests in coalesced) == 1
         sent: list[_Sent] = []
         for target, requests in coalesced:
-            sent += self._submit(target, requests, deadline, alone)
-        self._collect(sent, deadline, delivered)
+            sent += self._submit(target, requests, deadline, alone, sheet)
+        self._collect(sent, deadline, sheet)
 
     def _submit(
         self,
@@ -92,6 +96,7 @@ class Sender:
         requests: list[tuple[OutboundRequest, list[tuple[Job, OutboundRequest]]]],
         deadline: float,
         alone: bool,
+        sheet: Sheet,
     ) -> list[_Sent]:
         """Start sending a target's requests, each as soon as the rate limit lets it go (a
         burst after waiting for all slots would break the limit); those it holds back past
@@ -106,7 +111,7 @@ class Sender:
                 for job, part in members:
                     _defer(job, part, limited_until, "rate limit reached")
                 continue
-            sent.append(self._start(target, request, members, deadline, alone))
+            sent.append(self._start(target, request, members, deadline, (alone, sheet)))
         return sent
 
     def _start(
@@ -115,42 +120,50 @@ class Sender:
         request: OutboundRequest,
         members: list[tuple[Job, OutboundRequest]],
         deadline: float,
-        alone: bool,
+        how: tuple[bool, Sheet],
     ) -> _Sent:
         """Send on the HTTP pool, side by side (a bundle costs about one answer's time, not
         the sum of its answers'); a bundle's only request is sent in this thread, saving the
         hand-over to another one, which at moderate rates cost as much as the request."""
+        alone, sheet = how
         if not alone:
-            return _Sent(
-                self._pool.submit(self.exchange, target, request, deadline), target, members
-            )
-        future: Future[tuple[HttpResult, Outcome]] = Future()
-        future.set_result(self.exchange(target, request, deadline))
-        return _Sent(future, target, members)
+            future = self._pool.submit(self._ask, target, request, members, deadline, sheet)
+            return _Sent(future, target, members)
+        answered: Future[tuple[HttpResult, Outcome]] = Future()
+        answered.set_result(self._ask(target, request, members, deadline, sheet))
+        return _Sent(answered, target, members)
 
-    def _collect(
-        self, sent: list[_Sent], deadline: float, delivered: Callable[[list[Job]], None]
-    ) -> None:
-        """Credit each answer as it comes. Jobs delivered whole are marked done while other
-        answers are still awaited, every MARK_EVERY seconds (a worker killed meanwhile re-posts
-        only what was in flight or answered since); the last ones with the rest of the batch."""
+    def _ask(
+        self,
+        target: Target,
+        request: OutboundRequest,
+        members: list[tuple[Job, OutboundRequest]],
+        deadline: float,
+        sheet: Sheet,
+    ) -> tuple[HttpResult, Outcome]:
+        """One request and its answer; an acceptance's done marks noted at once, in the
+        thread that read it, before anything else can happen to the bundle."""
+        result, outcome = self.exchange(target, request, deadline)
+        if isinstance(outcome, Delivered):
+            self.book.note(sheet, [done_mark(job, part.message_ids) for job, part in members])
+        return result, outcome
+
+    def _collect(self, sent: list[_Sent], deadline: float, sheet: Sheet) -> None:
+        """Credit each answer as it comes."""
         by_future = {s.future: s for s in sent}
-        ready: list[Job] = []
-        marked = time.monotonic()
         for future in as_completed(by_future):
             one = by_future.pop(future)
-            result, outcome = future.result()
+            try:
+                result, outcome = future.result()
+            except Exception as exc:  # a bug: the request may have been accepted, so no retry
+                result = HttpResult(None, network_error=f"internal error: {type(exc).__name__}")
+                outcome = Permanent(f"internal error sending the request ({type(exc).__name__})")
             if isinstance(outcome, Permanent) and len(one.members) > 1:
                 for member in one.members:  # whose fault was it? ask one part at a time
-                    alone, answer = self.exchange(one.target, member[1], deadline)
+                    alone, answer = self._ask(one.target, member[1], [member], deadline, sheet)
                     self._credit([member], answer, alone)
             else:
                 self._credit(one.members, outcome, result)
-            ready += {id(job): job for job, _ in one.members if job.fully_delivered()}.values()
-            # At most every MARK_EVERY: a round trip per answer was a tenth of the CPU.
-            if ready and by_future and time.monotonic() - marked >= MARK_EVERY:
-                delivered(ready)
-                ready, marked = [], time.monotonic()
 
     def _limited_until(self, target: Target, deadline: float) -> float | None:
         """Reserve one request under the target's rate limit, sleeping up to the limiter's
@@ -158,7 +171,10 @@ class Sender:
         if not target.rate_limit:
             return None
         budget = deadline - time.monotonic()
-        wait = self.limiter.acquire(target.name, target.rate_limit, max_wait=budget)
+        try:
+            wait = self.limiter.acquire(target.name, target.rate_limit, max_wait=budget)
+        except redis.RedisError:  # no word from the shared limit: hold the rest back, unsent
+            return time.time() + LIMIT_UNKNOWN
         if wait < 0:
             return time.time() - wait
         time.sleep(wait)
@@ -183,6 +199,14 @@ class Sender:
                 outcome=outcome.word,
             )
             job.tally.add(Attempt(part, outcome, result))
+
+
+def done_mark(job: Job, mids: tuple[str, ...] | list[str]) -> Done:
+    """The done mark of a job's delivered message ids: it raises their newest status and
+    releases the job's reservation of them."""
+    event = job.event
+    order = (event.occurred_ms, event.status)
+    return Done(job.target.name, event.event_id, tuple(mids), order, owner=job.envelope.id)
 
 
 def _defer(job: Job, part: OutboundRequest, until: float, why: str) -> None:

@@ -1,10 +1,16 @@
 """Settling events in the stores every worker shares: done marks and counts, the retry
 schedule, dead letters. `worker.delivery.pipeline` decides, per event, which it is.
+
+Nothing here writes to Redis until `flush`: a bundle's settlement is a list of writes sent in
+one round trip at its end, tried again until Redis answers (every write in it may be sent
+twice without harm but the counts), so that Redis trouble after the requests went out never
+makes the bundle run again.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,42 +23,43 @@ from tasks.classify import RetryLater
 from tasks.envelope import Envelope
 from worker.config import Target
 from worker.delivery.sending import Job
-from worker.delivery.settlement import Attempt, Settlement, Tally
+from worker.delivery.settlement import Attempt, Settlement, Tally, merge
 from worker.observe import logs, metrics, sentry
 from worker.observe.masking import mask_text
 from worker.stores.counters import Counters
 from worker.stores.deadletters import DeadLetter, DeadLetterStore, Reason
-from worker.stores.ledger import Done, EventLedger
+from worker.stores.ledger import Done, EventLedger, Mode
 from worker.stores.retries import RetrySchedule
 
 log = logging.getLogger("relay.outcomes")
 UNKNOWN = "(unknown)"
 """The label of every target name that is not configured."""
-
-
-@dataclass(frozen=True, slots=True)
-class Mark:
-    """Message ids of an event that need no more sending: done marks, and maybe a count."""
-
-    target: str
-    event_id: str
-    mids: tuple[str, ...]
-    outcome: str | None
-    """What the event counts as (delivered, skipped, stale); None for a part of an event
-    whose other ids are still on their way (the event is counted when it ends)."""
-    order: tuple[int, str] | None = None
-    """(occurred_ms, status) of a delivered status: it becomes the newest for its ids."""
+MAX_PAUSE = 2.0  # cap on the wait between tries of a flush while Redis does not answer
+STOPPING = threading.Event()
+"""Set when the worker stops: a flush Redis keeps refusing is then given up after a few tries
+(the bundle's items stay in Redis for another worker) instead of tried forever."""
 
 
 @dataclass
 class Writes:
-    """A bundle's writes that may wait for its end, to go to Redis in one round trip."""
+    """A bundle's writes, sent to Redis in one round trip at its end."""
 
-    done: list[Mark] = field(default_factory=list)
-    parked: list[tuple[Envelope, float, str, str]] = field(default_factory=list)
-    """(envelope, due, target, outcome): into the retry schedule, and a count each."""
-    forgotten: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
-    """(target, event_id, message ids): claims to drop (nothing more will be sent for them)."""
+    marks: list[Done] = field(default_factory=list)
+    """Done marks, released reservations, forgotten claims."""
+    counts: Counter[tuple[str | None, str]] = field(default_factory=Counter)
+    parked: list[tuple[Envelope, float]] = field(default_factory=list)
+    letters: list[tuple[DeadLetter, str | None]] = field(default_factory=list)
+    """Dead letters, each with its target's label (reported once they are stored)."""
+
+    def count(self, target: str | None, outcome: str, n: int = 1) -> None:
+        self.counts[(target, outcome)] += n
+
+    def claims(self, envelope: Envelope, target: str, mids: Any, mode: Mode) -> None:
+        """Release (`release`) or drop (`forget`) what `envelope` holds of `mids`."""
+        event_id = field_of(envelope.event, "event_id")
+        ids = tuple(m for m in mids if isinstance(m, str)) if isinstance(mids, list | tuple) else ()
+        if event_id is not None and ids:
+            self.marks.append(Done(target, event_id, ids, owner=envelope.id, mode=mode))
 
 
 @dataclass
@@ -62,6 +69,12 @@ class BundleProgress:
 
     settled: dict[int, Settlement] = field(default_factory=dict)
     writes: Writes = field(default_factory=Writes)
+
+    def put(self, i: int, settlement: Settlement) -> None:
+        """Record event `i`'s settlement; a second one (part of the event was held back at
+        admission, the rest was sent) is merged with the first."""
+        before = self.settled.get(i)
+        self.settled[i] = settlement if before is None else merge([before, settlement])
 
 
 class Settler:
@@ -80,47 +93,66 @@ class Settler:
         self.events = EventLedger(client)
 
     def defer(self, job: Job, due: float, why: str, writes: Writes) -> Settlement:
-        """Park the job until `due` without spending an attempt (it was not sent)."""
+        """Park the job until `due` without spending an attempt (it was not sent), releasing
+        the message ids it reserved."""
         envelope, target = job.envelope, job.target
         deadline = envelope.first_seen + target.retry.max_age
         if time.time() >= deadline:
             message = f"gave up after {envelope.attempts} attempt(s): max_age passed ({why})"
-            writes.forgotten.append(_claims_of(envelope, target))
-            return self.dead(envelope, "exhausted", message, target.name)
+            return self.dead(envelope, "exhausted", message, target.name, writes, claims=True)
         due = min(due, deadline)
         envelope.note_deferral(why)
-        writes.parked.append((envelope, due, target.name, "deferred"))
+        writes.parked.append((envelope, due))
+        writes.count(target.name, "deferred")
+        writes.claims(envelope, target.name, list(job.event.message_ids), "release")
         return Settlement("retry", f"deferred until {due - time.time():.1f}s from now: {why}", due)
 
     def flush(self, writes: Writes) -> None:
-        """Done marks, parked retries, dropped claims and their counts in one round trip."""
-        if not (writes.done or writes.parked or writes.forgotten):
+        """Every write of a bundle in one round trip, tried again while Redis does not answer
+        (given up, raising, only once the worker stops); then dead letters are reported."""
+        if not (writes.marks or writes.parked or writes.letters or writes.counts):
             return
+        failures = 0
+        while True:
+            try:
+                self._write(writes)
+                break
+            except redis.RedisError as exc:
+                failures += 1
+                if STOPPING.is_set() and failures > 3:
+                    raise
+                log.warning("cannot record a bundle's outcomes yet (%s); trying again", exc)
+                time.sleep(min(MAX_PAUSE, 0.05 * 2**failures))
+        for (target, outcome), n in writes.counts.items():
+            metrics.count_outcome(target, outcome, n)
+        for letter, label in writes.letters:
+            sentry.report_dead_letter(letter, label)
+            masked = mask_text(letter.error)
+            log.warning(
+                "dead letter id=%s reason=%s target=%s: %s", letter.id, letter.reason, label, masked
+            )
+
+    def _write(self, writes: Writes) -> None:
         pipe = self.counters.redis.pipeline(transaction=False)
-        self.events.mark(
-            [Done(m.target, m.event_id, m.mids, m.order) for m in writes.done if m.mids], pipe
-        )
-        for envelope, due, _, _ in writes.parked:
+        self.events.mark(writes.marks, pipe)
+        for envelope, due in writes.parked:
             self.schedule.park(envelope, due, pipe)
-        for target, event_id, mids in writes.forgotten:
-            self.events.forget(target, event_id, mids, pipe)
-        counts = Counter((m.target, m.outcome) for m in writes.done if m.outcome)
-        counts.update((t, o) for _, _, t, o in writes.parked)
-        for (target, outcome), n in counts.items():
-            self.count(target, outcome, pipe, n)
+        for letter, _ in writes.letters:
+            self.dead_letters.add(letter, pipe)
+        for (target, outcome), n in writes.counts.items():
+            self.counters.incr(target, outcome, n, pipe=pipe)
         pipe.execute()
 
     def settle(self, job: Job, writes: Writes) -> Settlement:
         """One sent job's end, per message id: delivered, parked, or dead letters for what was
-        refused (done marks and parking queued on `writes`). A dead letter outranks a retry in
-        the settlement's state, a retry outranks done."""
+        refused (queued on `writes`; the done marks of what was delivered are the answer
+        book's). A dead letter outranks a retry in the settlement's state, a retry outranks
+        done."""
         envelope, target, tally = job.envelope, job.target, job.tally
         parts = [f"delivered {len(tally.delivered)} message id(s)"] if tally.delivered else []
-        whole = not tally.retry and not tally.rejected
-        if tally.delivered and not job.marked:
-            writes.done.append(delivered_mark(job, tally.delivered, counted=whole))
-            if whole:
-                metrics.observe_attempts(target.name, envelope.attempts)
+        if tally.delivered and not tally.retry and not tally.rejected:
+            writes.count(target.name, "delivered")
+            metrics.observe_attempts(target.name, envelope.attempts)
         rejected = self._reject(job, writes)
         parts += [letter.summary for letter in rejected]
         parked = self._park(envelope.narrowed(tally.retry), target, tally, writes)
@@ -140,12 +172,11 @@ class Settler:
             groups.setdefault(id(attempt), (attempt, []))[1].append(mid)
         letters = []
         for attempt, mids in groups.values():
-            writes.forgotten.append((job.target.name, job.event.event_id, tuple(mids)))
             reason = str(getattr(attempt.outcome, "reason", ""))
             status = attempt.result.status
-            letters.append(
-                self.dead(job.envelope.narrowed(mids), "rejected", reason, job.target.name, status)
-            )
+            narrowed = job.envelope.narrowed(mids)
+            letter = self.dead(narrowed, "rejected", reason, job.target.name, writes, status)
+            letters.append(letter)
         return letters
 
     def _park(
@@ -165,11 +196,11 @@ class Settler:
                 f"gave up after {envelope.attempts} attempt(s) over "
                 f"{now - envelope.first_seen:.0f}s; last: {reason}"
             )
-            writes.forgotten.append(_claims_of(envelope, target))
-            return self.dead(
-                envelope, "exhausted", message, target.name, tally.last_retry.result.status
-            )
-        writes.parked.append((envelope, now + delay, target.name, "retried"))
+            status = tally.last_retry.result.status
+            return self.dead(envelope, "exhausted", message, target.name, writes, status)
+        writes.parked.append((envelope, now + delay))
+        writes.count(target.name, "retried")
+        writes.claims(envelope, target.name, tally.retry, "release")
         summary = f"retry {len(tally.retry)} message id(s) in {delay:.1f}s ({reason})"
         return Settlement("retry", summary, now + delay)
 
@@ -191,9 +222,12 @@ class Settler:
         reason: Reason,
         error: str,
         target: str | None,
+        writes: Writes,
         status: int | None = None,
+        claims: bool = True,
     ) -> Settlement:
-        """Store the envelope's event as a dead letter, count it and report it."""
+        """Queue the envelope's event as a dead letter and count it; with `claims`, what the
+        envelope holds of its message ids is dropped (a replay must find them free)."""
         letter = DeadLetter(
             reason=reason,
             error=error,
@@ -204,39 +238,18 @@ class Settler:
             status_code=status,
             first_seen=envelope.first_seen,
             history=envelope.history,
+            envelope=envelope.id,
         )
-        self.dead_letters.add(letter)
         label = self.label(target)
-        self.count(label, f"dead:{reason}")
-        sentry.report_dead_letter(letter, label)
-        masked = mask_text(error)
-        log.warning("dead letter id=%s reason=%s target=%s: %s", letter.id, reason, label, masked)
+        writes.letters.append((letter, label))
+        writes.count(label, f"dead:{reason}")
+        if claims and target is not None and isinstance(envelope.event, dict):
+            writes.claims(envelope, target, envelope.event.get("message_ids"), "forget")
         return Settlement("dead", f"dead letter {letter.id} ({reason}): {error}")
 
     def label(self, target: str | None) -> str | None:
         """`target` if it is a configured one (or None), else UNKNOWN."""
         return target if target is None or target in self.known else UNKNOWN
-
-    def count(
-        self, target: str | None, outcome: str, pipe: redis.Redis | None = None, n: int = 1
-    ) -> None:
-        """Count an outcome in Redis (for `relay status`) and in this worker's metrics."""
-        self.counters.incr(target, outcome, n, pipe=pipe)
-        metrics.count_outcome(target, outcome, n)
-
-
-def delivered_mark(job: Job, mids: list[str], counted: bool = True) -> Mark:
-    """The done mark of a job's delivered message ids; it raises their newest status."""
-    event = job.event
-    outcome = "delivered" if counted else None
-    order = (event.occurred_ms, event.status)
-    return Mark(job.target.name, event.event_id, tuple(mids), outcome, order)
-
-
-def _claims_of(envelope: Envelope, target: Target) -> tuple[str, str, tuple[str, ...]]:
-    """The claims an envelope holds: its target, event id and message ids."""
-    event = envelope.event
-    return target.name, str(field_of(event, "event_id")), tuple(event.get("message_ids", ()))
 
 
 def field_of(event: Any, name: str) -> str | None:

@@ -46,6 +46,15 @@ def summarize(settled: list[Settlement], detail: bool = True) -> Settlement:
     return Settlement("done", summary)
 
 
+def merge(parts: list[Settlement]) -> Settlement:
+    """The settlement of an event settled in parts: the worst state, every summary, the
+    soonest retry."""
+    dues = [p.due or 0.0 for p in parts if p.state == "retry"]
+    state: State = next((s for s in reversed(STATES) if any(p.state == s for p in parts)), "done")
+    due = min(dues) if state == "retry" and dues else None
+    return Settlement(state, "; ".join(p.summary for p in parts), due)
+
+
 @dataclass(slots=True)
 class Attempt:
     """One request's part in an event's delivery: what was sent, what came back, what it means."""

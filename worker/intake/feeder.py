@@ -7,8 +7,10 @@ are in flight the next one waits a few milliseconds for company, and while every
 the inbox fills, so the next bundle takes up to RELAY_BATCH of it. An item stays in Redis until
 it is settled: it moves from the inbox into a lane (`worker.intake.inflight`) and leaves it
 only after its delivery was recorded, so a worker killed mid-bundle loses nothing (its lanes
-go back to the inbox when its lease runs out). Whatever an item holds (not UTF-8, not JSON,
-too big, too deep) it ends delivered, parked or as a dead letter; no item stops the feeder.
+go back to the inbox when its lease runs out). A thread of its own renews the lease for as
+long as a lane works, also while the worker stops (SIGTERM): a lane that outlives the feeder
+thread keeps its lease. Whatever an item holds (not UTF-8, not JSON, too big, too deep) it
+ends delivered, parked or as a dead letter; no item stops the feeder.
 """
 
 from __future__ import annotations
@@ -27,31 +29,35 @@ import redis
 
 from tasks.envelope import Envelope
 from worker.intake.inflight import (
-    LEASE,
+    LOOKS,
+    RENEWALS,
     TAKE,
     lane_keys,
     lane_name,
     lanes_key,
     recover_orphans,
+    recovery_turn,
 )
 from worker.intake.parsing import parse_item, store_invalid, unwrap
 from worker.settings import get_settings
 from worker.stores.connection import bytes_of, key
+from worker.stores.deadletters import DeadLetter, DeadLetterStore
+from worker.stores.ledger import EventLedger
 
 log = logging.getLogger("relay.inbox")
 T = TypeVar("T")
 
 BLOCK = 1.0  # seconds BLMOVE waits for a first item; bounds how long stop() takes
-RECOVER_EVERY = 10.0  # seconds between looks for dead workers' lanes
 MAX_PAUSE = 5.0  # cap on the wait after an error: Redis may be down a while
 GROW = 0.003
 """Seconds the next bundle waits for company while another lane is busy: at moderate rates a
 bundle per event would cost more CPU than the events; an idle worker sends a lone event at
 once."""
 
-Deliver = Callable[[list[Envelope]], object]
-"""Delivers a bundle, each envelope settled on its own (raises redis.RedisError when the
-outcomes could not be recorded: the lane keeps the items and the bundle is delivered again)."""
+Deliver = Callable[[list[Envelope], set[str]], object]
+"""Delivers a bundle, each envelope settled on its own, adding the ids of envelopes whose
+outcomes were recorded to the set (raises redis.RedisError when nothing could be recorded:
+the lane keeps the items and the bundle is delivered again)."""
 
 
 class Stopped(Exception):
@@ -76,7 +82,9 @@ class Feeder:
         self.bundle_size = max(1, bundle_size)
         self.inbox, self.ids = key("inbox"), key("ids")
         self.lease = key("inflight-lease", owner)
-        self.max_bytes = get_settings().max_event_bytes
+        settings = get_settings()
+        self.max_bytes = settings.max_event_bytes
+        self.lease_seconds = max(1, round(settings.visibility_timeout))
         self._take = self.redis.register_script(TAKE)
         self._free: queue.Queue[int] = queue.Queue()
         for lane in range(max(1, lanes)):
@@ -85,31 +93,56 @@ class Feeder:
         self._pool = ThreadPoolExecutor(self.lanes, thread_name_prefix="relay-lane")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._renew_at = 0.0
+        self._keeper: threading.Thread | None = None
 
     def start(self) -> None:
+        self._renew_lease()
+        self._keeper = threading.Thread(target=self._keep_lease, name="relay-lease", daemon=True)
+        self._keeper.start()
         self._thread = threading.Thread(target=self._run, name="relay-feeder", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float) -> bool:
         """Take nothing more, let the lanes finish (up to `timeout` s); say whether they did.
-        Only then is the lease given up: a lane still busy keeps it until it runs out."""
+        The lease is renewed as long as a lane works, and given up when the last one ends."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=BLOCK + 5)
         deadline = time.monotonic() + timeout
-        while self._free.qsize() < self.lanes and time.monotonic() < deadline:
+        while not self._idle() and time.monotonic() < deadline:
             time.sleep(0.05)
-        finished = self._free.qsize() == self.lanes
-        if finished:
-            with contextlib.suppress(redis.RedisError):  # else the lease simply runs out
-                self.redis.delete(self.lease)
-        return finished
+        if self._idle() and self._keeper is not None:  # it gives the lease up as it ends
+            self._keeper.join(timeout=5)
+        return self._idle()
+
+    def _idle(self) -> bool:
+        return self._free.qsize() == self.lanes
+
+    def _keep_lease(self) -> None:
+        """Renew the lease every fifth of its life, and look for dead workers' lanes every
+        tenth (busy lanes or not), until the feeder stopped and every lane is idle; then give
+        the lease up (if Redis cannot be told, it simply runs out)."""
+        look, renew = self.lease_seconds / LOOKS, self.lease_seconds / RENEWALS
+        renewed = time.monotonic()
+        while not (self._stop.is_set() and self._idle()):
+            try:
+                if time.monotonic() - renewed >= renew:
+                    self._renew_lease()
+                    renewed = time.monotonic()
+                if not self._stop.is_set():
+                    self._recover()
+            except redis.RedisError as exc:  # tried again at the next look
+                log.warning("inbox: cannot renew the lease or look for lanes (%s)", exc)
+            except Exception as exc:  # a bug: the lease must still be renewed
+                log.error("inbox: lease keeper: %s", type(exc).__name__)
+            time.sleep(0.05 if self._stop.is_set() else look)
+        with contextlib.suppress(redis.RedisError):
+            self.redis.delete(self.lease)
 
     def take(self, lane: int, block: float) -> list[bytes]:
         """Move a bundle into `lane`, waiting up to `block` s for a first item; its items."""
-        items_key, _, since = lane_keys(lane_name(self.owner, lane))
-        self._renew_lease()
+        name = lane_name(self.owner, lane)
+        items_key, _, since = lane_keys(name)
         if block > 0:
             # Redis takes a decimal timeout; the stubs say int, but int(0.5) = 0 blocks forever.
             timeout: Any = block
@@ -120,30 +153,52 @@ class Feeder:
         # dropped connection, a failover) or whose removal a failover undid; an idle lane
         # would otherwise hold it, leased, for good. One call per idle second.
         wanted = self.bundle_size - 1 if first is not None else 0
-        keys = [self.inbox, items_key, since, self.ids]
-        more = self._take(keys=keys, args=[wanted, self.max_bytes, time.time()])
+        keys = [self.inbox, items_key, since, self.ids, self.lease, lanes_key()]
+        args: list[str | float] = [wanted, self.max_bytes, time.time(), self.owner]
+        args += [self.lease_seconds, name]
+        more = self._take(keys=keys, args=args)
         return [bytes_of(item) for item in more]
 
     def deliver_lane(self, lane: int, items: list[bytes]) -> None:
         """Deliver a lane's bundle and empty the lane; on Redis trouble, again, until done."""
         items_key, _, since = lane_keys(lane_name(self.owner, lane))
+        settled: set[str] = set()
+        envelopes: list[Envelope] | None = None
         try:
             envelopes = self._retrying(lambda: self._envelopes(items))
-            self._retrying(lambda: self.deliver(envelopes) if envelopes else None)
+            ready = envelopes
+            self._retrying(lambda: self.deliver(ready, settled) if ready else None)
             self._retrying(lambda: self.redis.delete(items_key, since))
         except Stopped:
             log.warning("inbox: stopping with a bundle undelivered; it returns to the inbox")
-        except Exception as exc:  # a bug: never a stuck lane; the items become dead letters
-            log.error("inbox: a bundle failed (%s); its items are dead letters", type(exc).__name__)
+        except Exception as exc:  # a bug: never a stuck lane; what is not settled is given up
+            why = type(exc).__name__
+            log.error("inbox: a bundle failed (%s); what it had not settled is dead letters", why)
             with contextlib.suppress(redis.RedisError):  # else they return with the lease
-                self._give_up(items, type(exc).__name__)
+                self._give_up(items, envelopes, settled, why)
                 self.redis.delete(items_key, since)
         self._free.put(lane)
 
-    def _give_up(self, items: list[bytes], why: str) -> None:
-        for item in items:
-            text = unwrap(item)[1].decode("utf-8", "backslashreplace")
-            store_invalid(f"internal error delivering this item ({why})", text)
+    def _give_up(
+        self, items: list[bytes], envelopes: list[Envelope] | None, settled: set[str], why: str
+    ) -> None:
+        """Dead letters for what a bug left unsettled (the items themselves if they could not
+        even be read); their claims are dropped, so that a replay can post them."""
+        problem = f"internal error delivering this item ({why})"
+        if envelopes is None:
+            for item in items:
+                store_invalid(problem, unwrap(item)[1].decode("utf-8", "backslashreplace"))
+            return
+        store, ledger = DeadLetterStore(), EventLedger()
+        for envelope in (e for e in envelopes if e.id not in settled):
+            event = envelope.event
+            store.add(DeadLetter("invalid", problem, event, envelope=envelope.id))
+            found = event if isinstance(event, dict) else {}
+            target, event_id = found.get("target"), found.get("event_id")
+            mids = found.get("message_ids")
+            if isinstance(target, str) and isinstance(event_id, str) and isinstance(mids, list):
+                ids = [m for m in mids if isinstance(m, str)]
+                ledger.forget(target, event_id, ids, envelope.id)
 
     def _envelopes(self, items: list[bytes]) -> list[Envelope]:
         """The events among the items, in envelopes with the items' ids; one that cannot be
@@ -173,34 +228,30 @@ class Feeder:
                 time.sleep(min(MAX_PAUSE, 0.1 * 2**failures))
 
     def _renew_lease(self) -> None:
-        # Renewed before taking anything, so items never sit in an unleased lane; a sixth of
-        # its life apart, so a busy feeder does not pay a round trip per bundle.
         # The lanes join the set with it, so recovery finds them without a SCAN (and again
         # after a Redis that lost the set).
-        if time.monotonic() >= self._renew_at:
-            names = [lane_name(self.owner, lane) for lane in range(self.lanes)]
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.set(self.lease, self.owner, ex=LEASE)
-            pipe.sadd(lanes_key(), *names)
-            pipe.execute()
-            self._renew_at = time.monotonic() + LEASE / 6
+        names = [lane_name(self.owner, lane) for lane in range(self.lanes)]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self.lease, self.owner, ex=self.lease_seconds)
+        pipe.sadd(lanes_key(), *names)
+        pipe.execute()
+
+    def _recover(self) -> None:
+        """Look for dead workers' lanes, if it is this worker's turn."""
+        every = self.lease_seconds / LOOKS
+        if recovery_turn(self.redis, self.owner, every):
+            recover_orphans(self.redis, confirm=self.lease_seconds / RENEWALS)
 
     def _run(self) -> None:
         failures = 0
-        next_recovery = time.monotonic() + RECOVER_EVERY
         while not self._stop.is_set():
             try:
                 lane = self._free.get(timeout=BLOCK)
             except queue.Empty:
-                with contextlib.suppress(redis.RedisError):  # lanes busy long: keep the lease
-                    self._renew_lease()
                 continue
             if self._free.qsize() < self.lanes - 1:  # others in flight: let this one grow
                 self._stop.wait(GROW)
             try:
-                if time.monotonic() >= next_recovery:
-                    next_recovery = time.monotonic() + RECOVER_EVERY
-                    recover_orphans(self.redis)
                 items = self.take(lane, BLOCK)
                 failures = 0
             except Exception as exc:  # keep going: a stopped feeder strands the whole inbox

@@ -11,6 +11,15 @@ atomically (LPOP + RPUSH inside one script) and leaves its lane only once it was
 (delivered, parked or dead-lettered). On its way in, an item is given an id (`WRAP`), the id of
 the envelope that delivers it: a dead worker's items go back to the inbox with their ids, so
 the worker that takes them over holds the claims the first one wrote and can finish the job.
+
+A worker's lease (`inflight-lease:<owner>`) lives RELAY_VISIBILITY_TIMEOUT seconds (10 by
+default) from its last renewal; a thread of the feeder renews it every fifth of that for as
+long as any lane works, a stopping worker included. Recovery looks at the fleet's leases every
+tenth of it, one worker at a time (`recovery_turn`), and takes a lane back only once its lease
+was found gone on two looks at least a renewal apart (`suspects`): after a Redis outage longer
+than the lease, every lease is gone at once, and the live owners renew theirs within a renewal
+of Redis coming back, before a second look. So a dead worker's lanes are back in the inbox
+1.1 to 1.5 leases after its last renewal (11-15 s by default).
 """
 
 from __future__ import annotations
@@ -22,15 +31,19 @@ from dataclasses import dataclass
 import redis
 
 from worker.intake.parsing import KEEP_OF_OVERSIZED, OVERSIZED, WRAP
+from worker.settings import get_settings
 from worker.stores.connection import key, scan_match, text_of
 
 log = logging.getLogger("relay.inbox")
 
-LEASE = 30  # seconds a worker's lease on its lanes outlives its last renewal
+RENEWALS = 5  # renewals per lease: a lease outlives a missed renewal or four
+LOOKS = 10  # looks for dead workers' lanes per lease (fleet-wide: one worker at a time)
 
-# KEYS: inbox, lane, since, id counter. ARGV: how many more, size limit, now.
-# Wraps the item BLMOVE has just put in the lane (and any a lost reply left there), then moves
-# up to ARGV[1] more from the inbox, and returns the lane's items. An item over the size limit
+# KEYS: inbox, lane, since, id counter, lease, the set of lanes. ARGV: how many more, size
+# limit, now, owner, lease seconds, the lane's name. Renews the lease and lists the lane (items
+# never sit in an unleased or unlisted lane), wraps the item BLMOVE has just put in the lane
+# (and any a lost reply left there), then moves up to ARGV[1] more from the inbox, and returns
+# the lane's items. An item over the size limit
 # is kept as a marker with its size and a prefix: only that much ever reaches a worker's memory
 # (but the first of a burst, which BLMOVE hands over whole). Items a dead worker left keep
 # their ids. RPUSH in slices: Lua's unpack() fails on a few thousand arguments.
@@ -47,6 +60,8 @@ local function wrapped(items, positions)
     items[i] = wrap .. (last - #positions + j) .. '\\n' .. item
   end
 end
+redis.call('SET', KEYS[5], ARGV[4], 'EX', ARGV[5])
+redis.call('SADD', KEYS[6], ARGV[6])
 local held, todo = redis.call('LRANGE', KEYS[2], 0, -1), {}
 for i, item in ipairs(held) do if bare(item) then table.insert(todo, i) end end
 if #todo > 0 then
@@ -77,12 +92,22 @@ def _lua(text: bytes) -> str:
 TAKE = TAKE.replace("WRAP_TEXT", _lua(WRAP)).replace("MARK", _lua(OVERSIZED))
 TAKE = TAKE.replace("KEEP", str(KEEP_OF_OVERSIZED))
 
-# KEYS: lane, lease, inbox, since, the set of lanes. ARGV: the lane's name. The lease is
-# checked inside the script so that a worker renewing it at the same moment cannot lose its
-# items. Tail of the lane to the head of the inbox keeps their order, oldest first; the lane,
-# empty now and its worker gone, leaves the set.
+# KEYS: lane, lease, inbox, since, the set of lanes, suspects. ARGV: the lane's name, now,
+# seconds a lease must be seen gone. The lease is checked inside the script so that a worker
+# renewing it at the same moment cannot lose its items; a lane whose lease is gone is only
+# noted (-1) until it was seen gone that long. Tail of the lane to the head of the inbox keeps
+# their order, oldest first; the lane, empty now and its worker gone, leaves the set.
 _RECOVER = """
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HDEL', KEYS[6], ARGV[1])
+  return 0
+end
+local seen = tonumber(redis.call('HGET', KEYS[6], ARGV[1]) or '')
+if tonumber(ARGV[3]) > 0 and (seen == nil or tonumber(ARGV[2]) - seen < tonumber(ARGV[3])) then
+  if seen == nil then redis.call('HSET', KEYS[6], ARGV[1], ARGV[2]) end
+  return -1
+end
+redis.call('HDEL', KEYS[6], ARGV[1])
 local moved = 0
 while redis.call('LMOVE', KEYS[1], KEYS[3], 'RIGHT', 'LEFT') do moved = moved + 1 end
 redis.call('DEL', KEYS[4])
@@ -127,6 +152,18 @@ def lanes_key() -> str:
     return key("lanes")
 
 
+def suspects_key() -> str:
+    """Lanes whose lease was found gone, with when it was first found gone (a hash)."""
+    return key("lanes-suspect")
+
+
+def recovery_turn(client: redis.Redis, owner: str, every: float) -> bool:
+    """Whether this worker looks for dead workers' lanes now: one worker per `every` seconds
+    for the whole fleet (every worker looking at every lane would cost a call per lane of
+    the fleet per worker)."""
+    return bool(client.set(key("lanes-recovery"), owner, nx=True, px=max(1, int(every * 1000))))
+
+
 def lanes(client: redis.Redis, scan: bool = False) -> list[str]:
     """Every lane that may hold items; with `scan`, also lanes missing from the set (an older
     release's, or a Redis that lost the set), found by a SCAN of the whole keyspace."""
@@ -157,10 +194,12 @@ def inflight_lists(client: redis.Redis, worker: str | None = None) -> list[Infli
     return found
 
 
-def recover_orphans(client: redis.Redis, scan: bool = False) -> int:
+def recover_orphans(client: redis.Redis, scan: bool = False, confirm: float = 0.0) -> int:
     """Put dead workers' lanes back at the front of the inbox; return how many items. With
-    `scan` (once, when a worker starts) lanes missing from the set are looked for too."""
+    `scan` (once, when a worker starts) lanes missing from the set are looked for too. With
+    `confirm`, a lane goes back only once its lease was seen gone `confirm` seconds before."""
     script = client.register_script(_RECOVER)
+    now = time.time()
     found = lanes(client, scan)
     # Every worker looks at every lane of the fleet: one pipeline of lease checks first, and
     # the script (which checks the lease again, atomically) only for lanes whose lease is gone.
@@ -171,7 +210,8 @@ def recover_orphans(client: redis.Redis, scan: bool = False) -> int:
     moved = 0
     for lane in (lane for lane, alive in zip(found, leased, strict=True) if not alive):
         items, lease, since = lane_keys(lane)
-        moved += int(script(keys=[items, lease, key("inbox"), since, lanes_key()], args=[lane]))
+        keys = [items, lease, key("inbox"), since, lanes_key(), suspects_key()]
+        moved += max(0, int(script(keys=keys, args=[lane, now, confirm])))
     if moved:
         log.warning("inbox: %d event(s) of stopped workers returned to the inbox", moved)
     return moved
@@ -179,11 +219,16 @@ def recover_orphans(client: redis.Redis, scan: bool = False) -> int:
 
 def stuck(client: redis.Redis, worker: str | None = None, now: float | None = None) -> list[str]:
     """Problems with lanes older than any delivery takes or the recovery would allow (only
-    `worker`'s, given its Celery hostname)."""
+    `worker`'s, given its Celery hostname): a bundle sends for RELAY_TASK_BUDGET at most, and
+    a dead worker's lane returns within two leases."""
     now = time.time() if now is None else now
+    settings = get_settings()
+    lease = settings.visibility_timeout
+    limit = settings.task_budget + 2 * lease + 30
     return [
         f"lane {entry.lane} has held {entry.items} event(s) for {entry.age(now):.0f}s "
-        f"(a delivery takes seconds; a dead worker's events return after {LEASE}s)"
+        f"(a delivery takes at most {settings.task_budget:g}s; a dead worker's events return "
+        f"within {2 * lease:g}s)"
         for entry in inflight_lists(client, worker)
-        if entry.age(now) > 2 * LEASE
+        if entry.age(now) > limit
     ]

@@ -86,7 +86,7 @@ def _close_circuits(targets: set[str | None], now: float) -> dict[str, float]:
     for target in sorted(t for t in targets if t):
         until = breaker.open_until(target, now)
         if until is not None:
-            breaker.success(target, now)
+            breaker.close(target)
             closed[target] = until
     return closed
 

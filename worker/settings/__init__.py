@@ -77,13 +77,13 @@ class Settings(EdgeSettings):
     )
     visibility_timeout: float = setting(
         "RELAY_VISIBILITY_TIMEOUT",
-        60.0,
+        10.0,
         "float",
-        "Seconds before Redis hands an unacked message (one a dead worker held) to another "
-        "worker. It must exceed the longest task: RELAY_TASK_BUDGET plus the longest target "
-        "`timeout` plus 5 s (a worker refuses to start otherwise).",
-        minimum=10,
-        maximum=86400,
+        "The lease on a worker's work: seconds after its last renewal before a dead worker's "
+        "lanes and unacked messages go to another worker. Live workers renew theirs every "
+        "fifth of it, however long a task runs; the others take over within 1.5 times it.",
+        minimum=2,
+        maximum=3600,
         unit=" s",
     )
     task_budget: float = setting(

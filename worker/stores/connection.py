@@ -108,10 +108,20 @@ def build_client(url: str, *, raw: bool = False, patience: Patience | None = Non
         "health_check_interval": 30,
         "retry": FlatRetry(ExponentialBackoff(cap=2.0, base=0.1), patience.retries, errors),
         "retry_on_error": list(errors),
+        # Sized to the threads that use it: the task threads, the lanes (twice: a lane's rate
+        # limit and its bundle's writes), and the worker's own threads with room to spare.
+        # The HTTP threads never touch Redis (their answers go to the answer book), so 256 of
+        # them cannot exhaust it.
+        "max_connections": _pool_size(),
     }
     if is_sentinel(url):
         return _master_through_sentinels(url, options)
     return redis.Redis.from_url(url, **options)
+
+
+def _pool_size() -> int:
+    settings = get_settings()
+    return settings.concurrency + 2 * settings.lanes + 32
 
 
 def is_sentinel(url: str) -> bool:

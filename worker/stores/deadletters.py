@@ -23,10 +23,14 @@ import redis
 
 from worker.settings import get_settings
 from worker.stores.connection import get_redis, key, text_of
+from worker.stores.ledger import Done
 
-FORMAT = 1
+FORMAT = 2
 """The version of a dead letter's record, written in it as "v"; a CLI or worker that meets a
-newer one shows and counts it but leaves replaying it to a relay that knows its format."""
+newer one shows and counts it but leaves replaying it to a relay that knows its format.
+2: `envelope`, the id of the envelope that ended so (whose claims a replay clears); a relay
+of format 1 would replay it without clearing them, and the replay would count as a
+duplicate of the dead letter itself."""
 Reason = Literal["invalid", "unroutable", "rejected", "exhausted", "uncorrelated", "forbidden"]
 REASONS: tuple[Reason, ...] = (
     "invalid",
@@ -76,7 +80,25 @@ class DeadLetter:
     failed_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     first_seen: float | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    envelope: str | None = None
+    """The id of the envelope that ended as this dead letter: its claims of the event's
+    message ids, if any are left, are what a replay clears (format 2)."""
     v: int = FORMAT
+
+    def claims(self) -> Done | None:
+        """What stands in a replay's way: the claims its envelope may still hold of the
+        event's message ids (for a record of format 1, which does not name its envelope, any
+        claim still in an envelope's hands: never a done mark, so a delivered event stays
+        refused)."""
+        event = self.event if isinstance(self.event, dict) else {}
+        target, event_id = event.get("target"), event.get("event_id")
+        mids = event.get("message_ids")
+        if not (isinstance(target, str) and isinstance(event_id, str) and isinstance(mids, list)):
+            return None
+        ids = tuple(m for m in mids if isinstance(m, str))
+        if self.envelope:
+            return Done(target, event_id, ids, owner=self.envelope, mode="forget")
+        return Done(target, event_id, ids, mode="any")
 
     @property
     def newer(self) -> bool:
@@ -113,16 +135,21 @@ class DeadLetterStore:
         self.registry = key("dlq", "sources")
         self._add = self.redis.register_script(_ADD)
 
-    def add(self, letter: DeadLetter) -> DeadLetter:
-        """Keep `letter` in the shared store (RELAY_DLQ_MAX_SIZE)."""
-        self.add_all([letter])
+    def add(self, letter: DeadLetter, pipe: redis.Redis | None = None) -> DeadLetter:
+        """Keep `letter` in the shared store (RELAY_DLQ_MAX_SIZE), or queue that on `pipe`;
+        adding it again changes nothing."""
+        self.add_all([letter], pipe=pipe)
         return letter
 
     def add_all(
-        self, letters: list[DeadLetter], source: str | None = None, bound: int | None = None
+        self,
+        letters: list[DeadLetter],
+        source: str | None = None,
+        bound: int | None = None,
+        pipe: redis.Redis | None = None,
     ) -> None:
         """Keep `letters` in one round trip: in `source`'s own store, bounded by `bound`
-        (its `max_dead_letters`), or in the shared one."""
+        (its `max_dead_letters`), or in the shared one (or queue that on `pipe`)."""
         if not letters:
             return
         settings = get_settings()
@@ -132,7 +159,7 @@ class DeadLetterStore:
         args += [settings.dlq_max_size if bound is None else bound, source or ""]
         for letter in letters:
             args += [letter.id, letter.to_json()]
-        self._add(keys=[items, index, self.registry], args=args)
+        self._add(keys=[items, index, self.registry], args=args, client=pipe or self.redis)
 
     def _keys(self, source: str | None) -> tuple[str, str]:
         if source is None:

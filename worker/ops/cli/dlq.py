@@ -13,6 +13,7 @@ from worker.observe.masking import mask
 from worker.ops.cli.output import cut, json_text, masked, masked_event, printable, stamp
 from worker.ops.cli.retries import WIDE, print_history
 from worker.stores.deadletters import REASONS, DeadLetter, DeadLetterStore
+from worker.stores.ledger import EventLedger
 
 
 @click.group()
@@ -100,13 +101,16 @@ def replay(letter_ids: tuple[str, ...], all_: bool, target: str | None) -> None:
     for d in letters:
         if d not in replayable:
             click.echo(f"{d.id}: {_why_not_replayable(d)}", err=True)
-    # Queue first, remove second: a crash in between replays twice rather than losing one.
+    # Clear first (what the dead envelope still holds), queue second, remove third: a crash in
+    # between replays twice rather than losing one.
+    ledger = EventLedger()
     show_bar = sys.stderr.isatty() and len(replayable) > 1000
     with click.progressbar(
         replayable, label="replaying", file=sys.stderr, hidden=not show_bar
     ) as bar:
         for start in range(0, len(replayable), 500):
             chunk = replayable[start : start + 500]
+            ledger.mark([c for c in (d.claims() for d in chunk) if c is not None])
             publisher.publish(Envelope(d.event).to_dict() for d in chunk)
             store.remove([d.id for d in chunk])
             bar.update(len(chunk))

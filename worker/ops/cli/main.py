@@ -12,7 +12,7 @@ from typing import IO, Any
 import click
 import redis
 
-from worker.config import ConfigError, check_timing, load_config
+from worker.config import ConfigError, load_config
 from worker.observe.masking import mask_text
 from worker.ops.cli.dlq import dlq
 from worker.ops.cli.ingress import correlate, ingress
@@ -178,7 +178,6 @@ def check_config(role: str) -> None:
     path = settings.config_path
     try:
         config = load_config(path, secrets_for=_SECRETS_FOR[role])
-        check_timing(config, settings.task_budget, settings.visibility_timeout)
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
