@@ -90,7 +90,7 @@ def test_concurrent_claims_take_each_member_exactly_once(
     members = 200
     for n in range(members):
         schedule.park(envelope(n), T - 1 - n % 7)
-    barrier = threading.Barrier(2)
+    start, raced = threading.Barrier(2), threading.Barrier(2)
     results: list[list[str]] = [[], []]
     errors: list[BaseException] = []
 
@@ -98,7 +98,11 @@ def test_concurrent_claims_take_each_member_exactly_once(
         client = redis.Redis.from_url(redis_url, decode_responses=True)
         try:
             own = RetrySchedule(client)
-            barrier.wait(timeout=10)
+            start.wait(timeout=10)
+            # Each takes one batch before either goes on: on a loaded machine one thread could
+            # otherwise claim everything before the other is scheduled, and race nobody.
+            results[slot].extend(own.claim_due(T, 3, LEASE))
+            raced.wait(timeout=10)
             while batch := own.claim_due(T, 3, LEASE):
                 results[slot].extend(batch)
         except BaseException as exc:
