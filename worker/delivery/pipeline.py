@@ -45,9 +45,7 @@ class Pipeline:
         self.admitter = Admitter(ledger, self.settler)
         self.breaker = CircuitBreaker.from_settings(client)
         self.book = AnswerBook(ledger, self.breaker)
-        # A bundle's requests are sent side by side: it costs one answer's time, not the sum.
-        threads = get_settings().http_threads
-        self.sender = Sender(self.book, RateLimiter(client), threads)
+        self.sender = Sender(self.book, RateLimiter(client))
 
     def process_bundle(
         self, envelopes: list[Envelope], settled: set[str] | None = None

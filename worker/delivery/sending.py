@@ -15,7 +15,7 @@ rate limit Redis cannot answer holds the rest back, unsent).
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, as_completed
 from dataclasses import dataclass, field
 
 import redis
@@ -66,11 +66,10 @@ class _Sent:
 class Sender:
     """Sends jobs' requests, fewest requests first (coalesced), and tallies the answers."""
 
-    def __init__(self, book: AnswerBook, limiter: RateLimiter, threads: int) -> None:
+    def __init__(self, book: AnswerBook, limiter: RateLimiter) -> None:
         self.limiter = limiter
         self.book = book
         self.exchange = Exchange(book.heard)
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="relay-http")
 
     def send_all(self, jobs: list[Job], deadline: float, sheet: Sheet) -> None:
         """Send every job's plan; each job's tally gets one attempt per request of its plan,
@@ -84,10 +83,9 @@ class Sender:
             (parts[0][0].target, _coalesced(parts[0][0].target, parts))
             for parts in by_target.values()
         ]
-        alone = sum(len(requests) for _, requests in coalesced) == 1
         sent: list[_Sent] = []
         for target, requests in coalesced:
-            sent += self._submit(target, requests, deadline, alone, sheet)
+            sent += self._submit(target, requests, deadline, sheet)
         self._collect(sent, deadline, sheet)
 
     def _submit(
@@ -95,13 +93,12 @@ class Sender:
         target: Target,
         requests: list[tuple[OutboundRequest, list[tuple[Job, OutboundRequest]]]],
         deadline: float,
-        alone: bool,
         sheet: Sheet,
     ) -> list[_Sent]:
         """Start sending a target's requests, each as soon as the rate limit lets it go (a
         burst after waiting for all slots would break the limit); those it holds back past
         the deadline are deferred instead."""
-        self.exchange.authenticator(target)  # made here, not raced for by the pool's threads
+        self.exchange.authenticator(target)  # made here, on the lane, before any answer comes
         limited_until: float | None = None
         sent = []
         for request, members in requests:
@@ -111,7 +108,7 @@ class Sender:
                 for job, part in members:
                     _defer(job, part, limited_until, "rate limit reached")
                 continue
-            sent.append(self._start(target, request, members, deadline, (alone, sheet)))
+            sent.append(self._start(target, request, members, deadline, sheet))
         return sent
 
     def _start(
@@ -120,18 +117,24 @@ class Sender:
         request: OutboundRequest,
         members: list[tuple[Job, OutboundRequest]],
         deadline: float,
-        how: tuple[bool, Sheet],
+        sheet: Sheet,
     ) -> _Sent:
-        """Send on the HTTP pool, side by side (a bundle costs about one answer's time, not
-        the sum of its answers'); a bundle's only request is sent in this thread, saving the
-        hand-over to another one, which at moderate rates cost as much as the request."""
-        alone, sheet = how
-        if not alone:
-            future = self._pool.submit(self._ask, target, request, members, deadline, sheet)
-            return _Sent(future, target, members)
-        answered: Future[tuple[HttpResult, Outcome]] = Future()
-        answered.set_result(self._ask(target, request, members, deadline, sheet))
-        return _Sent(answered, target, members)
+        """Hand the request to the HTTP loop, which runs a bundle's requests side by side (a
+        bundle costs about one answer's time, not the sum of its answers'). An acceptance's
+        done marks are noted in the thread that read the answer, before anything else can
+        happen to the bundle."""
+        answer: Future[tuple[HttpResult, Outcome]] = Future()
+
+        def answered(result: HttpResult, outcome: Outcome) -> None:
+            try:
+                if isinstance(outcome, Delivered):
+                    marks = [done_mark(job, part.message_ids) for job, part in members]
+                    self.book.note(sheet, marks)
+            finally:  # the bundle waits for this answer: it must come, whatever happened
+                answer.set_result((result, outcome))
+
+        self.exchange.start(target, request, deadline, answered)
+        return _Sent(answer, target, members)
 
     def _ask(
         self,
@@ -141,8 +144,7 @@ class Sender:
         deadline: float,
         sheet: Sheet,
     ) -> tuple[HttpResult, Outcome]:
-        """One request and its answer; an acceptance's done marks noted at once, in the
-        thread that read it, before anything else can happen to the bundle."""
+        """One request and its answer, waited for; an acceptance's done marks noted at once."""
         result, outcome = self.exchange(target, request, deadline)
         if isinstance(outcome, Delivered):
             self.book.note(sheet, [done_mark(job, part.message_ids) for job, part in members])
