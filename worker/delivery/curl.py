@@ -31,10 +31,16 @@ _IN, _OUT = selectors.EVENT_READ, selectors.EVENT_WRITE
 _WANTS = {pycurl.POLL_IN: _IN, pycurl.POLL_OUT: _OUT, pycurl.POLL_INOUT: _IN | _OUT}
 
 
+NOT_STARTED = -1
+"""The error a transfer is finished with when its `start_by` passed before a slot was free."""
+
+
 class Transfer(Protocol):
-    """What the loop runs: a configured easy handle, and what to do when it is over."""
+    """What the loop runs: a configured easy handle, the time after which it must not start
+    (time.monotonic(), or None), and what to do when it is over."""
 
     easy: Any
+    start_by: float | None
 
     def finish(self, error: int, message: str) -> None:
         """Called on the loop's thread; `error` is libcurl's code (0: answered)."""
@@ -44,6 +50,8 @@ class CurlLoop:
     """Runs transfers on one multi handle (see the module's docstring)."""
 
     def __init__(self, connections: int) -> None:
+        self.limit = connections
+        """Transfers run at once; the rest wait their turn, in order."""
         self._lock = threading.Lock()
         self._pending: collections.deque[Transfer] = collections.deque()
         self._running: dict[int, Transfer] = {}
@@ -105,8 +113,9 @@ class CurlLoop:
         wait = None if self._timer is None else max(0.0, self._timer - time.monotonic())
         if wait is None or wait > 0:
             with self._lock:
-                self._asleep = not self._pending
-                if self._pending:
+                startable = self._pending and len(self._running) < self.limit
+                self._asleep = not startable
+                if startable:
                     wait = 0
         for key, mask in self._selector.select(wait):
             if key.fileobj is self._wake_r:
@@ -125,9 +134,14 @@ class CurlLoop:
         self._finish_done()
 
     def _start_pending(self) -> None:
+        free = self.limit - len(self._running)
         with self._lock:
-            batch, self._pending = self._pending, collections.deque()
+            batch = [self._pending.popleft() for _ in range(min(free, len(self._pending)))]
+        now = time.monotonic()
         for transfer in batch:
+            if transfer.start_by is not None and now >= transfer.start_by:
+                _finish(transfer, NOT_STARTED, "not started before its time ran out")
+                continue
             try:
                 self.multi.add_handle(transfer.easy)
                 self._running[id(transfer.easy)] = transfer

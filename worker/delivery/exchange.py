@@ -17,14 +17,13 @@ from tasks.classify import HttpResult, Outcome, Permanent, RetryLater, classify
 from tasks.outbound import OutboundRequest
 from worker.config import Target
 from worker.delivery.auth import Authenticator, AuthError, make_authenticator
-from worker.delivery.transport import send, start
+from worker.delivery.transport import NOT_SENT, send, start
 from worker.observe import metrics
 
 log = logging.getLogger("relay.sending")
 
 UNSENT = RetryLater("not sent: this task's time budget (RELAY_TASK_BUDGET) ran out", 0.0)
 """The outcome of a request not sent because the task's time was up: no attempt is spent."""
-NOT_SENT = HttpResult(None, network_error="not sent: task budget spent")
 Answered = Callable[[HttpResult, Outcome], None]
 
 
@@ -69,6 +68,9 @@ class Exchange:
         auth = self.authenticator(target)
 
         def first(result: HttpResult) -> None:
+            if result is NOT_SENT:  # its turn came after the task's deadline: no attempt
+                answered(NOT_SENT, UNSENT)
+                return
             if result.status == 401:
                 auth.invalidate()
                 if auth.refreshable:  # one fresh try, on a thread that may wait for a token
@@ -84,7 +86,7 @@ class Exchange:
         except Exception as exc:  # a bug must cost a retry, never the event or the worker
             first(_bug(target, exc))
             return
-        start(request, headers, target.timeout, first)
+        start(request, headers, target.timeout, first, start_by=deadline)
 
     def _retry(
         self,

@@ -27,7 +27,7 @@ import pycurl
 from tasks.backoff import parse_retry_after
 from tasks.classify import HttpResult
 from tasks.outbound import OutboundRequest
-from worker.delivery.curl import get_loop
+from worker.delivery.curl import NOT_STARTED, get_loop
 from worker.observe.secrets import KNOWN
 from worker.settings import get_settings
 
@@ -43,6 +43,8 @@ _TRUST = ssl.get_default_verify_paths()
 # request names (and Host, Content-Length, User-Agent) go out, as with urllib3 before.
 _NOT_ADDED = {"accept": "Accept:", "content-type": "Content-Type:", "expect": "Expect:"}
 
+NOT_SENT = HttpResult(None, network_error="not sent: task budget spent")
+"""What `start` answers for a request whose `start_by` passed before it could be sent."""
 Answered = Callable[[HttpResult], None]
 _idle: list[Any] = []  # easy handles to reuse (their options are all set again per request)
 
@@ -51,16 +53,17 @@ class _Exchange:
     """One request on the loop: its easy handle, what came back, and whom to tell."""
 
     __slots__ = ("answered", "chunks", "credentials", "easy", "redact", "retry_after")
-    __slots__ += ("size", "started", "timeout")
+    __slots__ += ("size", "start_by", "started", "timeout")
 
     def __init__(self, easy: Any, timeout: float, answered: Answered) -> None:
         self.easy, self.timeout, self.answered = easy, timeout, answered
+        self.start_by: float | None = None
         self.chunks: list[bytes] = []
         self.size = 0
         self.retry_after: str | None = None
         self.started = time.monotonic()
         self.redact = True
-        self.credentials: list[str] = []
+        self.credentials: tuple[str, ...] = ()
 
     def write(self, chunk: bytes) -> int | None:
         self.chunks.append(chunk)
@@ -75,6 +78,10 @@ class _Exchange:
 
     def finish(self, error: int, message: str) -> None:
         easy = self.easy
+        if error == NOT_STARTED:
+            _idle.append(easy)
+            self.answered(NOT_SENT)
+            return
         status = int(easy.getinfo(pycurl.RESPONSE_CODE)) or None
         os_errno = int(easy.getinfo(pycurl.OS_ERRNO))
         duration = time.monotonic() - self.started
@@ -105,11 +112,14 @@ def start(
     answered: Answered,
     *,
     redact: bool = True,
+    start_by: float | None = None,
 ) -> None:
     """Send one request; `answered` gets what came back (or the network error) as an
-    `HttpResult`, on the loop's thread, once, within `timeout` seconds in all. With `redact`,
-    known secrets (and the credentials sent) are taken out of the body; a token endpoint's
-    answer is read as it is (it *is* a secret)."""
+    `HttpResult`, on the loop's thread, once, within `timeout` seconds in all once sent. A
+    request waits while RELAY_HTTP_THREADS others are in flight; one still waiting at
+    `start_by` (time.monotonic()) is not sent: its answer is NOT_SENT. With `redact`, known
+    secrets (and the credentials sent) are taken out of the body; a token endpoint's answer is
+    read as it is (it *is* a secret)."""
     headers = _header_lines(request.headers, auth_headers)
     if headers is None:
         why = "internal error: a header holds a line break or NUL"
@@ -117,7 +127,7 @@ def start(
         return
     easy = _idle.pop() if _idle else _new_easy()
     exchange = _Exchange(easy, timeout, answered)
-    exchange.redact = redact
+    exchange.redact, exchange.start_by = redact, start_by
     if redact:
         exchange.credentials = _credentials(auth_headers)
     easy.setopt(pycurl.URL, request.url)
@@ -193,11 +203,11 @@ def _header_lines(*blocks: Mapping[str, str]) -> list[str] | None:
     return lines
 
 
-def _credentials(auth_headers: Mapping[str, str]) -> list[str]:
+def _credentials(auth_headers: Mapping[str, str]) -> tuple[str, ...]:
     """The credentials a request carried (a header's value, and its token without the scheme):
     a target that echoes them in its answer must not put them in a dead letter or in Flower."""
-    values = list(auth_headers.values())
-    return values + [v.partition(" ")[2] for v in values if " " in v]
+    values = tuple(auth_headers.values())
+    return values + tuple(v.partition(" ")[2] for v in values if " " in v)
 
 
 def _failure(error: int, os_errno: int, duration: float, timeout: float) -> str:
