@@ -49,7 +49,7 @@ def requests_one_thread(url: str, n: int) -> None:
 
     session = requests.Session()
     for _ in range(n):
-        session.post(url + PATH, data=BODY, headers=HEADERS).content
+        assert session.post(url + PATH, data=BODY, headers=HEADERS).status_code == 200
 
 
 def _easy(url: str) -> object:
@@ -112,6 +112,7 @@ def aiohttp_tasks(url: str, n: int) -> None:
             async def worker() -> None:
                 for _ in left:
                     async with session.post(url + PATH, data=BODY, headers=HEADERS) as answer:
+                        assert answer.status == 200
                         await answer.read()
 
             await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
@@ -162,7 +163,9 @@ def main() -> None:
     target = start_target(2)
     try:
         url = target.url("fast")
-        print(f"{threading.active_count()} thread(s); target {target.kind}; {args.requests} requests")
+        print(
+            f"{threading.active_count()} thread(s); target {target.kind}; {args.requests} requests"
+        )
         print("| client | wall us/request | CPU us/request |\n|---|---|---|")
         for name, client in CLIENTS.items():
             try:

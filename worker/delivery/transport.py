@@ -24,7 +24,6 @@ from typing import Any
 
 import pycurl
 
-from tasks.backoff import parse_retry_after
 from tasks.classify import HttpResult
 from tasks.outbound import OutboundRequest
 from worker.delivery.curl import NOT_STARTED, get_loop
@@ -52,15 +51,23 @@ _idle: list[Any] = []  # easy handles to reuse (their options are all set again 
 class _Exchange:
     """One request on the loop: its easy handle, what came back, and whom to tell."""
 
-    __slots__ = ("answered", "chunks", "credentials", "easy", "redact", "retry_after")
-    __slots__ += ("size", "start_by", "started", "timeout")
+    __slots__ = (
+        "answered",
+        "chunks",
+        "credentials",
+        "easy",
+        "redact",
+        "size",
+        "start_by",
+        "started",
+        "timeout",
+    )
 
     def __init__(self, easy: Any, timeout: float, answered: Answered) -> None:
         self.easy, self.timeout, self.answered = easy, timeout, answered
         self.start_by: float | None = None
         self.chunks: list[bytes] = []
         self.size = 0
-        self.retry_after: str | None = None
         self.started = time.monotonic()
         self.redact = True
         self.credentials: tuple[str, ...] = ()
@@ -69,12 +76,6 @@ class _Exchange:
         self.chunks.append(chunk)
         self.size += len(chunk)
         return 0 if self.size > MAX_BODY else None  # 0: libcurl stops reading (a write error)
-
-    def header(self, line: bytes) -> None:
-        if line[:5] == b"HTTP/":  # a new answer (after a 100 Continue): its own headers
-            self.retry_after = None
-        elif line[:12].lower() == b"retry-after:":
-            self.retry_after = line[12:].strip().decode("latin-1")
 
     def finish(self, error: int, message: str) -> None:
         easy = self.easy
@@ -85,8 +86,10 @@ class _Exchange:
         status = int(easy.getinfo(pycurl.RESPONSE_CODE)) or None
         os_errno = int(easy.getinfo(pycurl.OS_ERRNO))
         duration = time.monotonic() - self.started
+        # Retry-After as libcurl read it (seconds, or an HTTP date made seconds from now; 0
+        # when absent, or past: the same wait as none).
+        retry_after = float(easy.getinfo(pycurl.RETRY_AFTER)) or None
         easy.setopt(pycurl.WRITEFUNCTION, _drop)  # no reference back to this exchange
-        easy.setopt(pycurl.HEADERFUNCTION, _drop)
         _idle.append(easy)
         body = b"".join(self.chunks)[:MAX_BODY]
         if self.redact and body:
@@ -97,7 +100,6 @@ class _Exchange:
             why = f"answer cut off: {why}" if cut else why
             self.answered(HttpResult(None, body=body, duration=duration, network_error=why))
             return
-        retry_after = parse_retry_after(self.retry_after, time.time())
         self.answered(HttpResult(status, body=body, retry_after=retry_after, duration=duration))
 
 
@@ -130,20 +132,10 @@ def start(
     exchange.redact, exchange.start_by = redact, start_by
     if redact:
         exchange.credentials = _credentials(auth_headers)
-    easy.setopt(pycurl.URL, request.url)
-    easy.setopt(pycurl.HTTPHEADER, headers)
-    easy.setopt(pycurl.TIMEOUT_MS, max(1, round(timeout * 1000)))
-    easy.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, round(min(CONNECT_TIMEOUT, timeout) * 1000)))
-    if request.method == "GET":
-        easy.setopt(pycurl.HTTPGET, 1)
-    else:
-        easy.setopt(pycurl.POSTFIELDS, request.body)  # pycurl keeps the bytes alive meanwhile
-        if request.method == "POST":
-            easy.unsetopt(pycurl.CUSTOMREQUEST)
-        else:
-            easy.setopt(pycurl.CUSTOMREQUEST, request.method)
+    _configure(easy, request, headers, timeout)
+    # No header callback: each one takes the GIL again, eight times an answer; libcurl keeps
+    # the status and Retry-After for `finish`.
     easy.setopt(pycurl.WRITEFUNCTION, exchange.write)
-    easy.setopt(pycurl.HEADERFUNCTION, exchange.header)
     get_loop(get_settings().http_threads).submit(exchange)
 
 
@@ -168,6 +160,21 @@ def send(
         error = f"internal error: no word from the HTTP loop within {_seconds(timeout)}s"
         return HttpResult(None, duration=time.monotonic() - started, network_error=error)
     return got[0]
+
+
+def _configure(easy: Any, request: OutboundRequest, headers: list[str], timeout: float) -> None:
+    easy.setopt(pycurl.URL, request.url)
+    easy.setopt(pycurl.HTTPHEADER, headers)
+    easy.setopt(pycurl.TIMEOUT_MS, max(1, round(timeout * 1000)))
+    easy.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, round(min(CONNECT_TIMEOUT, timeout) * 1000)))
+    if request.method == "GET":
+        easy.setopt(pycurl.HTTPGET, 1)
+    else:
+        easy.setopt(pycurl.POSTFIELDS, request.body)  # pycurl keeps the bytes alive meanwhile
+        if request.method == "POST":
+            easy.unsetopt(pycurl.CUSTOMREQUEST)
+        else:
+            easy.setopt(pycurl.CUSTOMREQUEST, request.method)
 
 
 def _new_easy() -> Any:
