@@ -18,7 +18,7 @@ import collections
 import contextlib
 import logging
 import os
-import selectors
+import select
 import socket
 import threading
 import time
@@ -27,8 +27,9 @@ from typing import Any, Protocol
 import pycurl
 
 log = logging.getLogger("relay.http")
-_IN, _OUT = selectors.EVENT_READ, selectors.EVENT_WRITE
+_IN, _OUT = select.EPOLLIN, select.EPOLLOUT
 _WANTS = {pycurl.POLL_IN: _IN, pycurl.POLL_OUT: _OUT, pycurl.POLL_INOUT: _IN | _OUT}
+_READABLE = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR
 
 
 NOT_STARTED = -1
@@ -55,11 +56,12 @@ class CurlLoop:
         self._lock = threading.Lock()
         self._pending: collections.deque[Transfer] = collections.deque()
         self._running: dict[int, Transfer] = {}
-        self._selector = selectors.DefaultSelector()
+        self._epoll = select.epoll()  # its C calls directly: selectors cost as much again
+        self._watched: set[int] = set()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        self._selector.register(self._wake_r, _IN)
+        self._epoll.register(self._wake_r.fileno(), _IN)
         self._timer: float | None = None
         self._asleep = False
         self.multi = pycurl.CurlMulti()
@@ -82,18 +84,23 @@ class CurlLoop:
 
     def _on_socket(self, what: int, fd: int, multi: Any, data: Any) -> None:
         if what == pycurl.POLL_REMOVE:
-            with contextlib.suppress(KeyError, ValueError, OSError):
-                self._selector.unregister(fd)
+            if fd in self._watched:
+                self._watched.discard(fd)
+                with contextlib.suppress(OSError):  # closed already: epoll forgot it itself
+                    self._epoll.unregister(fd)
             return
         events = _WANTS.get(what, _IN | _OUT)
+        if fd in self._watched:
+            try:
+                self._epoll.modify(fd, events)
+                return
+            except FileNotFoundError:  # closed and reused behind epoll's back: a new one
+                pass
+        self._watched.add(fd)
         try:
-            self._selector.modify(fd, events)
-        except KeyError:
-            self._selector.register(fd, events)
-        except OSError:  # the descriptor was closed and reused behind the selector's back
-            with contextlib.suppress(KeyError, ValueError, OSError):
-                self._selector.unregister(fd)
-            self._selector.register(fd, events)
+            self._epoll.register(fd, events)
+        except FileExistsError:
+            self._epoll.modify(fd, events)
 
     def _on_timer(self, ms: int) -> None:
         self._timer = None if ms < 0 else time.monotonic() + ms / 1000
@@ -117,15 +124,16 @@ class CurlLoop:
                 self._asleep = not startable
                 if startable:
                     wait = 0
-        for key, mask in self._selector.select(wait):
-            if key.fileobj is self._wake_r:
+        wake = self._wake_r.fileno()
+        for fd, mask in self._epoll.poll(-1 if wait is None else wait):
+            if fd == wake:
                 with contextlib.suppress(BlockingIOError):
                     self._wake_r.recv(4096)
                 continue
-            action = (pycurl.CSELECT_IN if mask & _IN else 0) | (
+            action = (pycurl.CSELECT_IN if mask & _READABLE else 0) | (
                 pycurl.CSELECT_OUT if mask & _OUT else 0
             )
-            self.multi.socket_action(key.fd, action)
+            self.multi.socket_action(fd, action)
         with self._lock:
             self._asleep = False
         if self._timer is not None and time.monotonic() >= self._timer:
