@@ -178,6 +178,9 @@ def _finish(transfer: Transfer, error: int, message: str) -> None:
 
 _loop: CurlLoop | None = None
 _loop_pid = 0
+_parents: list[CurlLoop] = []
+"""A forked child's copy of its parent's loop, kept from the garbage collector: cleaning it
+up would close (and for TLS, say goodbye on) connections the parent still uses."""
 _loop_lock = threading.Lock()
 
 
@@ -186,5 +189,6 @@ def get_loop(connections: int) -> CurlLoop:
     global _loop, _loop_pid
     with _loop_lock:
         if _loop is None or _loop_pid != os.getpid():
+            _parents.extend([_loop] if _loop is not None else [])
             _loop, _loop_pid = CurlLoop(connections), os.getpid()
         return _loop

@@ -89,9 +89,10 @@ class Sender:
             for parts in by_target.values()
         ]
         answers: Answers = queue.SimpleQueue()
+        alone = sum(len(requests) for _, requests in coalesced) == 1
         sent = 0
         for target, requests in coalesced:
-            sent += self._submit(target, requests, deadline, (sheet, answers))
+            sent += self._submit(target, requests, deadline, (sheet, answers, alone))
         self._collect(sent, answers, deadline, sheet)
 
     def _submit(
@@ -99,7 +100,7 @@ class Sender:
         target: Target,
         requests: list[tuple[OutboundRequest, list[tuple[Job, OutboundRequest]]]],
         deadline: float,
-        how: tuple[Sheet, Answers],
+        how: tuple[Sheet, Answers, bool],
     ) -> int:
         """Start sending a target's requests, each as soon as the rate limit lets it go (a
         burst after waiting for all slots would break the limit); those it holds back past
@@ -119,13 +120,22 @@ class Sender:
         return sent
 
     def _start(
-        self, sent: _Sent, request: OutboundRequest, deadline: float, how: tuple[Sheet, Answers]
+        self,
+        sent: _Sent,
+        request: OutboundRequest,
+        deadline: float,
+        how: tuple[Sheet, Answers, bool],
     ) -> None:
         """Hand the request to the HTTP loop, which runs a bundle's requests side by side (a
         bundle costs about one answer's time, not the sum of its answers'); the answer goes
         to `answers`. An acceptance's done marks are noted in the thread that read the
-        answer, before anything else can happen to the bundle."""
-        sheet, answers = how
+        answer, before anything else can happen to the bundle. A bundle's only request is
+        sent on this thread: the hand-over to the loop and back cost, at moderate rates, as
+        much as the request."""
+        sheet, answers, alone = how
+        if alone:
+            answers.put((sent, *self._ask(sent.target, request, sent.members, deadline, sheet)))
+            return
 
         def answered(result: HttpResult, outcome: Outcome) -> None:
             try:

@@ -16,6 +16,7 @@ threads did (bench/README.md, "The HTTP client").
 
 from __future__ import annotations
 
+import os
 import re
 import ssl
 import threading
@@ -34,9 +35,6 @@ from worker.settings import get_settings
 MAX_BODY = 64 * 1024  # enough for any vendor answer; more is garbage we do not keep
 CONNECT_TIMEOUT = 5.0
 USER_AGENT = "delivery-relay (libcurl)"
-LATE = 5.0
-"""Seconds past its deadline `send` waits for the loop before it gives a request up (only a
-bug in the loop could make it wait at all)."""
 _UNSAFE = re.compile("[\r\n\0]")
 _TRUST = ssl.get_default_verify_paths()
 # What libcurl would add on its own, taken off unless the request sets it: only the headers a
@@ -47,6 +45,7 @@ NOT_SENT = HttpResult(None, network_error="not sent: task budget spent")
 """What `start` answers for a request whose `start_by` passed before it could be sent."""
 Answered = Callable[[HttpResult], None]
 _idle: list[Any] = []  # easy handles to reuse (their options are all set again per request)
+_local = threading.local()  # each thread's own easy handle, for `send`
 
 
 class _Exchange:
@@ -57,6 +56,7 @@ class _Exchange:
         "chunks",
         "credentials",
         "easy",
+        "pooled",
         "redact",
         "size",
         "start_by",
@@ -67,6 +67,7 @@ class _Exchange:
     def __init__(self, easy: Any, timeout: float, answered: Answered) -> None:
         self.easy, self.timeout, self.answered = easy, timeout, answered
         self.start_by: float | None = None
+        self.pooled = True
         self.chunks: list[bytes] = []
         self.size = 0
         self.started = time.monotonic()
@@ -81,7 +82,7 @@ class _Exchange:
     def finish(self, error: int, message: str) -> None:
         easy = self.easy
         if error == NOT_STARTED:
-            _idle.append(easy)
+            _idle.append(easy)  # (only the loop's transfers have a turn to wait for)
             self.answered(NOT_SENT)
             return
         status = int(easy.getinfo(pycurl.RESPONSE_CODE)) or None
@@ -91,7 +92,8 @@ class _Exchange:
         # when absent, or past: the same wait as none).
         retry_after = float(easy.getinfo(pycurl.RETRY_AFTER)) or None
         easy.setopt(pycurl.WRITEFUNCTION, _drop)  # no reference back to this exchange
-        _idle.append(easy)
+        if self.pooled:
+            _idle.append(easy)
         body = b"".join(self.chunks)[:MAX_BODY]
         if self.redact and body:
             body = KNOWN.redact_bytes(body, self.credentials)
@@ -123,21 +125,10 @@ def start(
     `start_by` (time.monotonic()) is not sent: its answer is NOT_SENT. With `redact`, known
     secrets (and the credentials sent) are taken out of the body; a token endpoint's answer is
     read as it is (it *is* a secret)."""
-    headers = _header_lines(request.headers, auth_headers)
-    if headers is None:
-        why = "internal error: a header holds a line break or NUL"
-        answered(HttpResult(None, network_error=why))
-        return
-    easy = _idle.pop() if _idle else _new_easy()
-    exchange = _Exchange(easy, timeout, answered)
-    exchange.redact, exchange.start_by = redact, start_by
-    if redact:
-        exchange.credentials = _credentials(auth_headers)
-    _configure(easy, request, headers, timeout)
-    # No header callback: each one takes the GIL again, eight times an answer; libcurl keeps
-    # the status and Retry-After for `finish`.
-    easy.setopt(pycurl.WRITEFUNCTION, exchange.write)
-    get_loop(get_settings().http_threads).submit(exchange)
+    exchange = _prepared(request, auth_headers, timeout, answered, redact, None)
+    if exchange is not None:
+        exchange.start_by = start_by
+        get_loop(get_settings().http_threads).submit(exchange)
 
 
 def send(
@@ -147,20 +138,59 @@ def send(
     *,
     redact: bool = True,
 ) -> HttpResult:
-    """`start`, waiting for the answer on this thread."""
-    done = threading.Event()
+    """Send one request on this thread and wait for its answer (the rules of `start`; no
+    turn to wait for). Each thread keeps a connection per target host alive for it: a lone
+    request spares the hand-over to the loop's thread and back, which at moderate rates cost
+    as much as the request."""
     got: list[HttpResult] = []
-
-    def answered(result: HttpResult) -> None:
-        got.append(result)
-        done.set()
-
-    started = time.monotonic()
-    start(request, auth_headers, timeout, answered, redact=redact)
-    if not done.wait(timeout + LATE):
-        error = f"internal error: no word from the HTTP loop within {_seconds(timeout)}s"
-        return HttpResult(None, duration=time.monotonic() - started, network_error=error)
+    exchange = _prepared(request, auth_headers, timeout, got.append, redact, _own_easy())
+    if exchange is None:
+        return got[0]
+    error, message = 0, ""
+    try:
+        exchange.easy.perform()
+    except pycurl.error as exc:
+        error, message = int(exc.args[0]), str(exc.args[1])
+    exchange.finish(error, message)
     return got[0]
+
+
+def _prepared(
+    request: OutboundRequest,
+    auth_headers: Mapping[str, str],
+    timeout: float,
+    answered: Answered,
+    redact: bool,
+    easy: Any,
+) -> _Exchange | None:
+    """The request on an easy handle (`easy`, or one from the shared pool when None), or None
+    when it cannot be sent (`answered` was told why)."""
+    headers = _header_lines(request.headers, auth_headers)
+    if headers is None:
+        why = "internal error: a header holds a line break or NUL"
+        answered(HttpResult(None, network_error=why))
+        return None
+    pooled = easy is None
+    if easy is None:
+        easy = _idle.pop() if _idle else _new_easy()
+    exchange = _Exchange(easy, timeout, answered)
+    exchange.redact, exchange.pooled = redact, pooled
+    if redact:
+        exchange.credentials = _credentials(auth_headers)
+    _configure(easy, request, headers, timeout)
+    # No header callback: each one takes the GIL again, eight times an answer; libcurl keeps
+    # the status and Retry-After for `finish`.
+    easy.setopt(pycurl.WRITEFUNCTION, exchange.write)
+    return exchange
+
+
+def _own_easy() -> Any:
+    """This thread's easy handle (a forked child makes its own: the parent's connections are
+    not its to use)."""
+    found: tuple[int, Any] | None = getattr(_local, "easy", None)
+    if found is None or found[0] != os.getpid():
+        found = _local.easy = (os.getpid(), _new_easy())
+    return found[1]
 
 
 def _configure(easy: Any, request: OutboundRequest, headers: list[str], timeout: float) -> None:
