@@ -1,18 +1,23 @@
 """The transport's outbound rules on libcurl, against a real local server: only the request's
 own headers go out, nothing that could smuggle a header in, no proxy from the environment,
-Retry-After read, at most MAX_BODY bytes of an answer kept."""
+Retry-After read, at most MAX_BODY bytes of an answer kept, TLS peers verified."""
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Iterator
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from tasks.outbound import OutboundRequest
+from tests.deploy.test_redis_tls import _certificate
 from worker.delivery.transport import MAX_BODY, send
 
 pytestmark = pytest.mark.timeout(30)
@@ -125,3 +130,33 @@ def test_an_answer_bigger_than_max_body_is_cut_and_its_status_kept(recorder: Rec
 
     assert result.status == 200
     assert result.body == b"x" * MAX_BODY
+
+
+def test_a_tls_target_whose_certificate_does_not_verify_gets_nothing(tmp_path: Path) -> None:
+    # given an https server on 127.0.0.1 with a certificate from a CA nobody trusts
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = _certificate("untrusted CA", ca_key, None, ca_key)
+    pem = serialization.Encoding.PEM
+    (tmp_path / "server.crt").write_bytes(
+        _certificate("127.0.0.1", key, ca.subject, ca_key).public_bytes(pem)
+    )
+    (tmp_path / "server.key").write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    server = Recorder()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "server.crt", tmp_path / "server.key")
+    server.server.socket = context.wrap_socket(server.server.socket, server_side=True)
+    url = server.url.replace("http://", "https://") + "/apis/v0/channels/c/messages"
+    try:
+        # when a request with a token is sent there
+        request = OutboundRequest("medallia", "messages", "POST", url, {}, b"{}", ("m-1",))
+        result = send(request, {"Authorization": "Bearer t-123"}, 5)
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
+
+    # then the handshake fails before anything is sent: no request, no token
+    assert result.status is None
+    assert result.network_error == "connection failed: SSLError"
+    assert server.seen == []

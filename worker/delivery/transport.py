@@ -35,6 +35,7 @@ from worker.settings import get_settings
 MAX_BODY = 64 * 1024  # enough for any vendor answer; more is garbage we do not keep
 CONNECT_TIMEOUT = 5.0
 USER_AGENT = "delivery-relay (libcurl)"
+_TLS_ERRORS = frozenset((35, 58, 59, 60, 77, 80, 83))  # libcurl's TLS failures, by number
 _UNSAFE = re.compile("[\r\n\0]")
 _TRUST = ssl.get_default_verify_paths()
 # What libcurl would add on its own, taken off unless the request sets it: only the headers a
@@ -256,6 +257,8 @@ def _failure(error: int, os_errno: int, duration: float, timeout: float) -> str:
         return "connection failed: RemoteDisconnected"
     if error == pycurl.E_PARTIAL_FILE:
         return "connection failed: IncompleteRead"
+    if error in _TLS_ERRORS:  # a handshake or a certificate that did not verify
+        return "connection failed: SSLError"
     if os_errno:
         return f"connection failed: {type(OSError(os_errno, '')).__name__}"
     return f"connection failed: curl error {error}"
