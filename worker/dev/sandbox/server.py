@@ -148,9 +148,7 @@ class _Server(ThreadingHTTPServer):
     """The threading server, tracking open connections so that `stop()` can close them."""
 
     daemon_threads = True
-    # A bundle's requests open their connections at once (a worker sends them side by side):
-    # with the default backlog of 5 the rest waited for SYN retransmits, seconds each.
-    request_queue_size = 1024
+    request_queue_size = 1024  # a bundle's connections come at once; 5 made them wait seconds
 
     def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
         self.sandbox = sandbox
