@@ -12,6 +12,7 @@ from typing import Any
 
 from worker.settings.edge import EdgeSettings, edge_problems
 from worker.settings.spec import SettingsError, Spec, problem, read_value, safe_url, setting
+from worker.settings.upgrade import UpgradeSettings
 
 __all__ = ["SPECS", "SettingsError", "Spec", "get_settings", "load_settings", "safe_url"]
 
@@ -19,7 +20,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @dataclass(frozen=True, slots=True)
-class Settings(EdgeSettings):
+class Settings(UpgradeSettings):
     """Everything the relay reads from its environment (see each field's `setting`)."""
 
     redis_url: str = setting(
