@@ -1,6 +1,5 @@
-"""Process-wide settings read once from the environment (12-factor). Each is declared once, a
-field made by `setting(...)` with its variable, default, range and doc, so reading, checking and
-the reference (generated from `SPECS`) cannot drift; every bad value is refused at start."""
+"""Settings read once from the environment: each a field made by `setting(...)` with its variable,
+default, range and doc (the reference is generated from `SPECS`); a bad value refused at start."""
 
 from __future__ import annotations
 
