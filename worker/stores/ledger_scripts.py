@@ -53,14 +53,16 @@ end
 # picked. Then per id: in other hands (another envelope's claim, or done): left alone; older
 # than the newest delivered: stale; an older status of this bundle, or another envelope's
 # reservation running: held (claimed, not reserved); else fresh: claimed and, for an ordering
-# status, reserved until now + lifetime. Returns per entry {fresh positions, stale positions,
+# status, reserved until now + lifetime. A second copy of one envelope in the bundle (a retry
+# parked twice: a worker killed between parking it and acknowledging its message) is left
+# alone: the first copy is sent. Returns per entry {fresh positions, stale positions,
 # 1 if a newer format was met (then nothing is claimed), held positions}.
 ADMIT = (
     _COMMON
     + """
 local now, a, k, total = tonumber(ARGV[2]), 5, 1, 0
 local till = (now + tonumber(ARGV[3])) .. ':'
-local entries, best, times = {}, {}, {}
+local entries, best, times, twins = {}, {}, {}, {}
 for e = 1, tonumber(ARGV[1]) do total = total + tonumber(ARGV[a + 7 * e - 1]) end
 for e = 1, tonumber(ARGV[1]) do
   local x = {owner = ARGV[a], ttl = tonumber(ARGV[a + 1]), occ = tonumber(ARGV[a + 2]),
@@ -99,8 +101,11 @@ for _, x in ipairs(entries) do
     local h, key = x.seen[i], KEYS[x.k + i - 1]
     local claim = h[5]
     if times[key] > 1 then  -- a copy, or another status, earlier in this bundle
+      local copy = key .. '\0' .. x.field .. '\0' .. x.owner
       claim = claimed[key .. '\0' .. x.field] or claim
       claimed[key .. '\0' .. x.field] = claim or x.mine
+      if twins[copy] then claim = '' end  -- a second copy of this very envelope: a duplicate
+      twins[copy] = true
     end
     if not claim or claim == x.mine then
       if x.order and stale(h[2], h[3], x.occ, x.rank) then
