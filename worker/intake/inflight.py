@@ -284,5 +284,5 @@ def stuck(client: redis.Redis, worker: str | None = None, now: float | None = No
         f"in-flight list {entry.lane} of a stopped 0.1.0 worker holds {entry.items} event(s) "
         "not yet returned to the inbox (a running worker's recovery takes them back)"
         for entry in found
-        if entry.since is None and not entry.leased
+        if is_old(entry.lane) and not entry.leased
     ]
