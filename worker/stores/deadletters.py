@@ -111,7 +111,7 @@ class DeadLetter:
         0.1.0's CLI may read the store (RELAY_COMPAT_0_1=on) it is a record of format 1, the
         only keys 0.1.0 knows (it refuses a record with any other): no `v`, no `envelope` (a
         replay then clears any claim still held, as for every record of format 1)."""
-        old = get_settings().compat_0_1 == "on"
+        old = get_settings().compat_0_1 == "on" and not self.newer
         try:
             return json.dumps(
                 _format_1(asdict(self)) if old else asdict(self), separators=(",", ":")
