@@ -9,7 +9,7 @@ keys; a SCAN every few seconds stalled the feeder for hundreds of milliseconds a
 An item is always in the inbox or in exactly one lane, never only in a worker's memory: it moves
 atomically (LPOP + RPUSH inside one script) and leaves its lane only once it was settled
 (delivered, parked or dead-lettered). On its way in, an item is given an id (`WRAP`), the id of
-the envelope that delivers it: a dead worker's items go back to the inbox with their ids, so
+the envelope that delivers it: a dead worker's items are taken again with their ids, so
 the worker that takes them over holds the claims the first one wrote and can finish the job.
 A dead worker's items go to a list of their own (`inbox:resumed`), which feeders read before
 the inbox: the release before this one (0.1.0) reads the inbox too, and would take a wrapped
@@ -110,8 +110,9 @@ TAKE = TAKE.replace("KEEP", str(KEEP_OF_OVERSIZED))
 # KEYS: lane, lease, where its items go, since, the set of lanes, suspects. ARGV: the lane's
 # name, now, seconds a lease must be seen gone. The lease is checked inside the script so that
 # a worker renewing it at the same moment cannot lose its items; a lane whose lease is gone is
-# only noted (-1) until it was seen gone that long. Tail of the lane to the head of its destination
-# keeps their order, oldest first; the lane, empty now and its worker gone, leaves the set.
+# only noted (-1) until it was seen gone that long. Tail of the lane to the head of its
+# destination keeps their order, oldest first; the lane, empty now and its worker gone, leaves
+# the set.
 _RECOVER = """
 if redis.call('EXISTS', KEYS[2]) == 1 then
   redis.call('HDEL', KEYS[6], ARGV[1])
@@ -204,10 +205,12 @@ def lanes(client: redis.Redis, scan: bool = False) -> list[str]:
     found by SCANs of the whole keyspace."""
     found = {text_of(name) for name in client.smembers(lanes_key())}
     if scan:
-        for kind in ("lane", "inflight", "inflight-lease"):
-            prefix = key(kind, "")
-            names = client.scan_iter(match=scan_match(kind, ""), count=5000)
-            found |= {text_of(name)[len(prefix) :] for name in names}
+        # Two walks of the keyspace: `inflight*` holds 0.1.0's lists and every lease.
+        kinds = ("lane", "inflight", "inflight-lease")
+        prefixes = [key(kind, "") for kind in kinds]
+        for match in (scan_match("lane", ""), scan_match("inflight")):
+            for name in map(text_of, client.scan_iter(match=match, count=5000)):
+                found |= {name[len(p) :] for p in prefixes if name.startswith(p)}
         # A lease of this release names a worker whose lanes are `<owner>|n`, not a list.
         owners = {owner_of(lane) for lane in found if not is_old(lane)}
         found = {lane for lane in found if not (is_old(lane) and lane in owners)}
