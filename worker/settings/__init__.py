@@ -262,11 +262,11 @@ class Settings(UpgradeSettings):
     )
 
 
-_EDGE = {f.name for f in fields(EdgeSettings)}  # listed last, after the ingress's others
+_LAST = {f.name: 1 for f in fields(UpgradeSettings)} | {f.name: 2 for f in fields(EdgeSettings)}
 SPECS: tuple[Spec, ...] = tuple(
-    f.metadata["spec"] for f in sorted(fields(Settings), key=lambda f: f.name in _EDGE)
+    f.metadata["spec"] for f in sorted(fields(Settings), key=lambda f: _LAST.get(f.name, 0))
 )
-"""Every setting, in the order the reference lists them."""
+"""Every setting, in the reference's order (the upgrade's, then the ingress's edge, last)."""
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
