@@ -7,7 +7,7 @@ are in flight the next one waits a few milliseconds for company, and while every
 the inbox fills, so the next bundle takes up to RELAY_BATCH of it. An item stays in Redis until
 it is settled: it moves from the inbox into a lane (`worker.intake.inflight`) and leaves it
 only after its delivery was recorded, so a worker killed mid-bundle loses nothing (its lanes
-go back to the inbox when its lease runs out). A thread of its own renews the lease for as
+are taken back when its lease runs out). A thread of its own renews the lease for as
 long as a lane works, also while the worker stops (SIGTERM): a lane that outlives the feeder
 thread keeps its lease. Whatever an item holds (not UTF-8, not JSON, too big, too deep) it
 ends delivered, parked or as a dead letter; no item stops the feeder.

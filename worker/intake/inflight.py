@@ -1,5 +1,5 @@
 """Workers' lanes in Redis: where an inbox item waits while a worker delivers it, how a dead
-worker's lanes go back to the inbox, and how old the oldest is (for `relay status` and
+worker's lanes are taken back, and how old the oldest is (for `relay status` and
 `relay health`).
 
 Every worker process has a few lanes (`lane:<owner>|<lane>`, Redis lists), listed in the
@@ -244,7 +244,7 @@ def inflight_lists(client: redis.Redis, worker: str | None = None) -> list[Infli
 
 
 def recover_orphans(client: redis.Redis, scan: bool = False, confirm: float = 0.0) -> int:
-    """Put dead workers' lanes back at the front of the inbox; return how many items. With
+    """Put dead workers' lanes back at the front of `destination`; return how many items. With
     `scan` (once, when a worker starts) lanes missing from the set are looked for too. With
     `confirm`, a lane goes back only once its lease was seen gone `confirm` seconds before."""
     script = client.register_script(_RECOVER)
