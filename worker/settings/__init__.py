@@ -1,6 +1,5 @@
-"""Process-wide settings read once from the environment (12-factor). Each is declared once, a
-field made by `setting(...)` with its variable, default, range and doc, so reading, checking and
-the reference (generated from `SPECS`) cannot drift; every bad value is refused at start."""
+"""Settings read once from the environment: each a field made by `setting(...)` with its variable,
+default, range and doc (the reference is generated from `SPECS`); a bad value refused at start."""
 
 from __future__ import annotations
 
@@ -12,6 +11,7 @@ from typing import Any
 
 from worker.settings.edge import EdgeSettings, edge_problems
 from worker.settings.spec import SettingsError, Spec, problem, read_value, safe_url, setting
+from worker.settings.upgrade import UpgradeSettings
 
 __all__ = ["SPECS", "SettingsError", "Spec", "get_settings", "load_settings", "safe_url"]
 
@@ -19,7 +19,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @dataclass(frozen=True, slots=True)
-class Settings(EdgeSettings):
+class Settings(UpgradeSettings):
     """Everything the relay reads from its environment (see each field's `setting`)."""
 
     redis_url: str = setting(
@@ -262,11 +262,11 @@ class Settings(EdgeSettings):
     )
 
 
-_EDGE = {f.name for f in fields(EdgeSettings)}  # listed last, after the ingress's others
+_LAST = {f.name: 1 for f in fields(UpgradeSettings)} | {f.name: 2 for f in fields(EdgeSettings)}
 SPECS: tuple[Spec, ...] = tuple(
-    f.metadata["spec"] for f in sorted(fields(Settings), key=lambda f: f.name in _EDGE)
+    f.metadata["spec"] for f in sorted(fields(Settings), key=lambda f: _LAST.get(f.name, 0))
 )
-"""Every setting, in the order the reference lists them."""
+"""Every setting, in the reference's order (the upgrade's, then the ingress's edge, last)."""
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
