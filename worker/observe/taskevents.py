@@ -46,7 +46,9 @@ class TaskEvents:
 
     def on(self) -> Any:
         """The dispatcher if task events are on now, else None."""
-        sender = self.dispatcher() or self._early()
+        sender = self.dispatcher()
+        if sender is None:
+            sender = self._early()
         if sender is None or not sender.enabled:
             return None
         return sender if not sender.groups or "task" in sender.groups else None
