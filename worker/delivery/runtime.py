@@ -68,7 +68,9 @@ def run_bundle(envelopes: list[Any], task_id: str | None = None) -> tuple[Settle
         raise Reject(f"Redis error while settling: {type(exc).__name__}", requeue=True) from None
     verdict = summarize(settled, keys=[event_key(e.event) for e in parsed])
     events = current()
-    told = events is not None and _quietly(events.finished, task_id, ends(parsed, settled), began)
+    told = events is not None and _quietly(
+        lambda: events.finished(task_id, ends(parsed, settled), began)
+    )
     if told:  # as Celery would have logged the task's end
         log.info("%s: %s: %.300s", task_name(len(parsed)), verdict.state, verdict.summary)
     return verdict, told
@@ -90,11 +92,11 @@ def ends(envelopes: list[Envelope], settled: list[Settlement]) -> list[EventEnd]
     ]
 
 
-def _quietly(tell: Callable[..., bool], *args: Any) -> bool:
+def _quietly(tell: Callable[[], bool]) -> bool:
     """What Flower is told is best effort: a broker that cannot take a task event must not
     turn a bundle that was settled into one that failed (Celery then tells its end)."""
     try:
-        return tell(*args)
+        return tell()
     except Exception as exc:
         log.warning("could not send a task event (%s)", type(exc).__name__)
         return False

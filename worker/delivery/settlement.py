@@ -40,7 +40,9 @@ def summarize(
         summary = f"{len(settled)} events: {counts}"
         if detail:
             named = keys or [f"[{i}]" for i in range(len(settled))]
-            joined = "; ".join(f"{key}: {s.summary}" for key, s in zip(named, settled, strict=True))
+            joined = "; ".join(
+                f"{key}: {s.summary}" for key, s in zip(named, settled, strict=False)
+            )
             summary = mask_text(one_line(f"{summary}; {joined}"))
     due = [s.due or 0.0 for s in settled if s.state == "retry"]
     if any(s.state == "dead" for s in settled):
