@@ -87,7 +87,7 @@ def test_a_bug_that_leaves_events_unsettled_dead_letters_only_those(
     Inbox(get_redis()).push([json.dumps(e) for e in events])
 
     def half(envelopes: list[Envelope], settled: set[str]) -> None:
-        runtime.run_local(envelopes[:1], False, settled)
+        runtime.run_local(envelopes[:1], settled)
         raise RuntimeError("a bug")
 
     feeder = Feeder(get_redis(raw=True), half, "w@h:2", 1, 50)

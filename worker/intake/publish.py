@@ -12,13 +12,9 @@ from collections.abc import Iterable
 from itertools import islice
 from typing import Any
 
-from worker.intake.labels import describe, describe_all
+from worker.observe.labels import DELIVER, DELIVER_BUNDLE, describe, describe_all
 
-DELIVER = "relay.deliver"
-"""The task that delivers one envelope."""
-DELIVER_BUNDLE = "relay.deliver_batch"
-"""The task that delivers a bundle of envelopes. Named "batch" since the first release:
-messages in queues and Flower's history carry the name, so it stays across upgrades."""
+__all__ = ["DELIVER", "DELIVER_BUNDLE", "Publisher"]
 
 
 class Publisher:
