@@ -10,7 +10,9 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any
 
-from worker.settings.edge import EdgeSettings, edge_problems
+from worker.settings.cells import CellSettings, cell_urls
+from worker.settings.checks import cross_problems
+from worker.settings.edge import EdgeSettings
 from worker.settings.spec import SettingsError, Spec, problem, read_value, safe_url, setting
 
 __all__ = ["SPECS", "SettingsError", "Spec", "get_settings", "load_settings", "safe_url"]
@@ -19,7 +21,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @dataclass(frozen=True, slots=True)
-class Settings(EdgeSettings):
+class Settings(CellSettings):
     """Everything the relay reads from its environment (see each field's `setting`)."""
 
     redis_url: str = setting(
@@ -263,9 +265,9 @@ class Settings(EdgeSettings):
 
 
 _EDGE = {f.name for f in fields(EdgeSettings)}  # listed last, after the ingress's others
-SPECS: tuple[Spec, ...] = tuple(
-    f.metadata["spec"] for f in sorted(fields(Settings), key=lambda f: f.name in _EDGE)
-)
+_CELLS = {f.name for f in fields(CellSettings)} - _EDGE  # after the others, before the edge
+_ORDER = sorted(fields(Settings), key=lambda f: (f.name in _EDGE, f.name in _CELLS))
+SPECS: tuple[Spec, ...] = tuple(f.metadata["spec"] for f in _ORDER)
 """Every setting, in the order the reference lists them."""
 
 
@@ -282,13 +284,11 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             values[f.name] = read_value(spec, raw)
         except ValueError:
             problems.append(problem(spec, raw))
+    given = "redis_url" in values
+    if not given and (cells := cell_urls(values.get("cells"))):
+        values["redis_url"] = cells[0]  # a cell's worker, CLI or ingress: the first cell's
     settings = Settings(**values)
-    if settings.breaker_max_cooldown < settings.breaker_cooldown:
-        problems.append(
-            f"RELAY_BREAKER_MAX_COOLDOWN ({settings.breaker_max_cooldown:g}) must be at least "
-            f"RELAY_BREAKER_COOLDOWN ({settings.breaker_cooldown:g})"
-        )
-    problems += edge_problems(settings)
+    problems += cross_problems(settings, given)
     if problems:
         raise SettingsError(problems)
     return settings

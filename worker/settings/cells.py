@@ -1,0 +1,67 @@
+"""The cells' settings: the Redis of every cell, in a fixed order, and (while a cell is being
+added) the list as it was before. Fields of `worker.settings.Settings` (its base class)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from worker.settings.edge import EdgeSettings
+from worker.settings.spec import REDIS_SCHEMES, safe_url, setting
+
+MAX_CELLS = 256
+
+
+@dataclass(frozen=True, slots=True)
+class CellSettings(EdgeSettings):
+    """Where the cells are (see each field's `setting`)."""
+
+    cells: str | None = setting(
+        "RELAY_CELLS",
+        None,
+        "text",
+        "The cells' Redis URLs, comma-separated, in a fixed order that only ever grows at its "
+        "end (each message's cell is computed from the count). Unset: one cell, REDIS_URL. A "
+        "worker serves the cell whose URL is its REDIS_URL (unset: the first).",
+        secret=True,
+    )
+    cells_before: str | None = setting(
+        "RELAY_CELLS_BEFORE",
+        None,
+        "text",
+        "While a cell is being added: RELAY_CELLS as it was, for one RELAY_DEDUP_WINDOW. A "
+        "message whose cell changed stays in its old cell while that cell holds its history.",
+        secret=True,
+    )
+
+
+def cell_urls(text: str | None) -> list[str]:
+    """The URLs of a comma-separated list (empty for unset)."""
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def cells_problems(settings: Any, redis_url_given: bool) -> list[str]:
+    """What is wrong with the cells' settings (never showing a password)."""
+    problems: list[str] = []
+    cells, before = cell_urls(settings.cells), cell_urls(settings.cells_before)
+    for env, urls in (("RELAY_CELLS", cells), ("RELAY_CELLS_BEFORE", before)):
+        for url in urls:
+            if not url.startswith(REDIS_SCHEMES):
+                problems.append(f"{env}: {safe_url(url)!r} must start with one of {REDIS_SCHEMES}")
+        if len(set(urls)) != len(urls):
+            problems.append(f"{env} names a cell twice")
+        if len(urls) > MAX_CELLS:
+            problems.append(f"{env} names {len(urls)} cells; at most {MAX_CELLS}")
+    if before and not cells:
+        problems.append("RELAY_CELLS_BEFORE needs RELAY_CELLS")
+    if before and cells[: len(before)] != before:
+        problems.append(
+            "RELAY_CELLS must begin with RELAY_CELLS_BEFORE, in its order: cells are only "
+            "ever added at the end"
+        )
+    if cells and redis_url_given and settings.redis_url.strip() not in cells:
+        problems.append(
+            f"REDIS_URL ({safe_url(settings.redis_url)}) must be one of RELAY_CELLS: a worker "
+            "serves one of the cells"
+        )
+    return problems
