@@ -10,7 +10,7 @@ from typing import Any
 import redis
 
 from worker.cells.router import cell_of, event_cell, text_cell
-from worker.settings import get_settings
+from worker.settings import Settings, get_settings
 from worker.settings.cells import cell_urls
 from worker.settings.spec import safe_url
 from worker.stores.connection import get_redis, using
@@ -59,8 +59,12 @@ class Cells:
 
 
 def get_cells() -> Cells:
-    """The cells the settings name (one cell, REDIS_URL, when RELAY_CELLS is unset)."""
-    settings = get_settings()
+    """The cells this process's settings name (one cell, REDIS_URL, when RELAY_CELLS is unset)."""
+    return cells_of(get_settings())
+
+
+def cells_of(settings: Settings) -> Cells:
+    """The cells `settings` name."""
     urls = tuple(cell_urls(settings.cells)) or (settings.redis_url,)
     before = tuple(cell_urls(settings.cells_before))
     mine = urls.index(settings.redis_url.strip()) if settings.redis_url.strip() in urls else 0

@@ -89,13 +89,18 @@ def get_redis(url: str | None = None, *, raw: bool = False) -> redis.Redis:
     as UTF-8, or, with `raw`, as the bytes they are (for what producers wrote: it may not be
     UTF-8, and one undecodable item must not stop whoever reads it). A sentinel:// URL gives a
     client of whichever server the sentinels name master."""
-    url = url or _cell_url.get() or get_settings().redis_url
+    url = url or current_url()
     with _lock:
         client = _clients.get((url, raw))
         if client is None:
             client = build_client(url, raw=raw)
             _clients[(url, raw)] = client
         return client
+
+
+def current_url() -> str:
+    """The Redis `get_redis()` gives now: the cell being read, or REDIS_URL."""
+    return _cell_url.get() or get_settings().redis_url
 
 
 @contextlib.contextmanager

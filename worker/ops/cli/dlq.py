@@ -88,8 +88,9 @@ def replay(letter_ids: tuple[str, ...], all_: bool, target: str | None) -> None:
     from worker.celery import app
     from worker.intake.publish import Publisher
     from worker.settings import get_settings
+    from worker.stores.connection import current_url
 
-    publisher = Publisher(app, get_settings().bundle_size)
+    publisher = Publisher(app, get_settings().bundle_size, current_url())
 
     store = DeadLetterStore()
     letters = _select(store, letter_ids, all_, target)
