@@ -16,12 +16,21 @@ import json
 from typing import Any
 
 import redis
+from prometheus_client import Counter
 
 from worker.cells.cells import Cells
 from worker.cells.inbox import RoutedInbox
 from worker.cells.router import cell_of, routing_pair
 from worker.intake.inbox import InboxFull
 from worker.stores.ledger import message_key
+
+FORWARDED = Counter(
+    "relay_forwarded_events",
+    "Events a worker found in its cell's inbox and pushed on to the cell they belong to, by "
+    "that cell (the ingress's events from another cell's receipts; a producer using an old "
+    "list of cells; messages staying in their old cell while a cell is added).",
+    ["to_cell"],
+)
 
 
 class ForwardBlocked(redis.RedisError):
@@ -77,3 +86,5 @@ class Forwarder:
             self.inbox.push_routed(away)
         except InboxFull as exc:
             raise ForwardBlocked(str(exc)) from None
+        for cell, _ in away:
+            FORWARDED.labels(str(cell)).inc()
