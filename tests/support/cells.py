@@ -51,17 +51,26 @@ class CellRelay(Relay):
         self.monkeypatch = monkeypatch
         self.set_cells(urls)
 
-    def set_cells(self, urls: list[str], before: list[str] | None = None) -> None:
-        """Name the cells (and, while one is being added, the list before) from now on."""
+    def set_cells(
+        self, urls: list[str], before: list[str] | None = None, *, here: bool = True
+    ) -> None:
+        """Name the cells (and, while one is being added, the list before) for the processes
+        started from now on, and (`here`) for this process's pushes and reads."""
         self.env["RELAY_CELLS"] = ",".join(urls)
-        self.monkeypatch.setenv("RELAY_CELLS", self.env["RELAY_CELLS"])
+        self.env.pop("RELAY_CELLS_BEFORE", None)
         if before:
             self.env["RELAY_CELLS_BEFORE"] = ",".join(before)
+        self.urls = list(urls)
+        if here:
+            self.switch_here()
+
+    def switch_here(self) -> None:
+        """This process (a producer, an operator) takes the processes' list of cells."""
+        self.monkeypatch.setenv("RELAY_CELLS", self.env["RELAY_CELLS"])
+        if "RELAY_CELLS_BEFORE" in self.env:
             self.monkeypatch.setenv("RELAY_CELLS_BEFORE", self.env["RELAY_CELLS_BEFORE"])
         else:
-            self.env.pop("RELAY_CELLS_BEFORE", None)
             self.monkeypatch.delenv("RELAY_CELLS_BEFORE", raising=False)
-        self.urls = list(urls)
         get_settings.cache_clear()
 
     @property
