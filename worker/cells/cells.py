@@ -11,7 +11,7 @@ import redis
 
 from worker.cells.router import cell_of, event_cell, text_cell
 from worker.settings import Settings, get_settings
-from worker.settings.cells import cell_urls
+from worker.settings.cells import cell_index, cell_urls
 from worker.settings.spec import safe_url
 from worker.stores.connection import get_redis, using
 
@@ -67,5 +67,5 @@ def cells_of(settings: Settings) -> Cells:
     """The cells `settings` name."""
     urls = tuple(cell_urls(settings.cells)) or (settings.redis_url,)
     before = tuple(cell_urls(settings.cells_before))
-    mine = urls.index(settings.redis_url.strip()) if settings.redis_url.strip() in urls else 0
+    mine = cell_index(list(urls), settings.redis_url) or 0
     return Cells(urls, before, mine)

@@ -22,7 +22,8 @@ class CellSettings(EdgeSettings):
         "text",
         "The cells' Redis URLs, comma-separated, in a fixed order that only ever grows at its "
         "end (each message's cell is computed from the count). Unset: one cell, REDIS_URL. A "
-        "worker serves the cell whose URL is its REDIS_URL (unset: the first).",
+        "worker serves the cell whose address is its REDIS_URL's (unset: the first); each "
+        "component may name the cells with its own Redis user.",
         secret=True,
     )
     cells_before: str | None = setting(
@@ -40,6 +41,27 @@ def cell_urls(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
+def cell_address(url: str) -> str:
+    """A cell's URL without its user and password: what names the cell, whichever Redis user
+    a component connects as (each may have its own)."""
+    return ";".join(_address(part.strip()) for part in url.split(";"))
+
+
+def _address(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    head, slash, tail = rest.partition("/")
+    return f"{scheme}://{head.rpartition('@')[2]}{slash}{tail}"
+
+
+def cell_index(urls: list[str], url: str) -> int | None:
+    """The index of the cell `url` names (by address), or None."""
+    addresses = [cell_address(u) for u in urls]
+    found = cell_address(url)
+    return addresses.index(found) if found in addresses else None
+
+
 def cells_problems(settings: Any, redis_url_given: bool) -> list[str]:
     """What is wrong with the cells' settings (never showing a password)."""
     problems: list[str] = []
@@ -48,18 +70,20 @@ def cells_problems(settings: Any, redis_url_given: bool) -> list[str]:
         for url in urls:
             if not url.startswith(REDIS_SCHEMES):
                 problems.append(f"{env}: {safe_url(url)!r} must start with one of {REDIS_SCHEMES}")
-        if len(set(urls)) != len(urls):
+        if len({cell_address(u) for u in urls}) != len(urls):
             problems.append(f"{env} names a cell twice")
         if len(urls) > MAX_CELLS:
             problems.append(f"{env} names {len(urls)} cells; at most {MAX_CELLS}")
     if before and not cells:
         problems.append("RELAY_CELLS_BEFORE needs RELAY_CELLS")
-    if before and cells[: len(before)] != before:
+    if before and [cell_address(u) for u in cells[: len(before)]] != [
+        cell_address(u) for u in before
+    ]:
         problems.append(
             "RELAY_CELLS must begin with RELAY_CELLS_BEFORE, in its order: cells are only "
             "ever added at the end"
         )
-    if cells and redis_url_given and settings.redis_url.strip() not in cells:
+    if cells and redis_url_given and cell_index(cells, settings.redis_url) is None:
         problems.append(
             f"REDIS_URL ({safe_url(settings.redis_url)}) must be one of RELAY_CELLS: a worker "
             "serves one of the cells"
