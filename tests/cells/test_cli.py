@@ -8,7 +8,10 @@ from typing import Any
 import pytest
 
 from tests.cells.conftest import Fleet
+from tests.cells.test_ways_in import md_posts
 from tests.support.harness import event, wait_for
+from tests.support.ingress import md_reference, sf_reference
+from worker.dev.callbacks import Message
 from worker.intake.push import push_events
 from worker.stores.deadletters import DeadLetter, DeadLetterStore
 
@@ -123,3 +126,28 @@ def test_replay_and_purge_act_in_the_cell_that_holds_each_letter(
     purged = fleet.relay.cli("dlq", "purge", letters[0].id, "missing-id")
     assert purged.returncode == 1 and "no cell holds 'missing-id'" in purged.stderr
     assert fleet.relay.in_cell(0, lambda: DeadLetterStore().get(letters[0].id)) is None
+
+
+def test_a_receipts_dead_letter_replays_where_its_record_is(fleet: Fleet) -> None:
+    # given a forbidden receipt (kept in the first cell) whose record belongs in another cell
+    pmid = next(
+        p
+        for p in (f"M{uuid.uuid4().hex[:10]}" for _ in range(100))
+        if fleet.relay.cells.of_receipt("ib", p) != 0
+    )
+    victim, own = f"v-{uuid.uuid4().hex[:8]}", f"own-{uuid.uuid4().hex[:8]}"
+    forged = Message(pmid, "REJECTED_NETWORK", error_code="9", reference=sf_reference(victim))
+    assert fleet.ingress.post("ib", forged)[1]["forbidden"] == 1
+    [letter] = [
+        d
+        for d in fleet.relay.in_cell(0, lambda: list(DeadLetterStore().iter(reason="forbidden")))
+        if d.event["receipt"]["provider_message_id"] == pmid
+    ]
+    # when its record is registered (in its own cell) and the letter replayed
+    record = {"source": "ib", "provider_message_id": pmid, **md_reference(own)}
+    assert fleet.ingress.correlate(record)[0] == 200
+    replayed = fleet.relay.cli("dlq", "replay", letter.id)
+    assert replayed.returncode == 0, replayed.stderr
+    # then it met its record there and was posted
+    assert "correlated, queued" in replayed.stdout
+    wait_for(lambda: bool(md_posts(fleet, {own}).get(own)), 60, "the replayed receipt posted")
