@@ -22,6 +22,7 @@ import redis
 from worker.cells.cells import Cells, get_cells
 from worker.cells.router import cell_of
 from worker.ops.cli.output import json_text
+from worker.settings.spec import safe_url
 from worker.stores.reach import describe
 
 Finder = Callable[[str], bool]
@@ -149,7 +150,7 @@ def cell_for(first: str, second: str, count: int | None) -> None:
         raise click.UsageError("--cells must be at least 1")
     cells = get_cells()
     cell = cell_of(first, second, count or cells.count)
-    where = f" {cells.name(cell)}" if count is None else ""
+    where = f" ({safe_url(cells.urls[cell])})" if count is None else ""
     click.echo(f"{cell}{where}")
 
 
