@@ -21,12 +21,14 @@ from worker.stores.ledger import message_key
 @pytest.fixture
 def urls(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     base = redis_url.rsplit("/", 1)[0]
-    with own_key_prefix(redis_url, monkeypatch, "t-forward"):
+    with own_key_prefix(redis_url, monkeypatch, "t-forward") as name:
         found = [f"{base}/{db}" for db in (11, 12, 13, 14)]
         yield found
-        for url in found:
+        for url in found:  # only this test's keys (the databases may be shared)
             client = redis.Redis.from_url(url)
-            client.flushdb()
+            stale = list(client.scan_iter(match=f"{name}:*"))
+            if stale:
+                client.delete(*stale)
             client.close()
 
 
