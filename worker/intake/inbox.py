@@ -51,5 +51,8 @@ class Inbox:
         return count
 
     def depth(self) -> int:
-        """Events waiting to be bundled."""
-        return int(self.redis.llen(self.key))
+        """Events waiting to be bundled: the inbox's and a dead worker's taken-back items."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.llen(self.key)
+        pipe.llen(key("inbox", "resumed"))  # `worker.intake.inflight.resumed_key`
+        return sum(int(n) for n in pipe.execute())

@@ -6,14 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from worker.settings.edge import EdgeSettings
 from worker.settings.spec import REDIS_SCHEMES, safe_url, setting
+from worker.settings.upgrade import UpgradeSettings
 
 MAX_CELLS = 256
 
 
 @dataclass(frozen=True, slots=True)
-class CellSettings(EdgeSettings):
+class CellSettings(UpgradeSettings):
     """Where the cells are (see each field's `setting`)."""
 
     cells: str | None = setting(
@@ -39,6 +39,16 @@ class CellSettings(EdgeSettings):
 def cell_urls(text: str | None) -> list[str]:
     """The URLs of a comma-separated list (empty for unset)."""
     return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def default_redis_url(values: dict[str, Any]) -> bool:
+    """Whether REDIS_URL was given; when it was not and RELAY_CELLS is, REDIS_URL becomes the
+    first cell's (the CLI's and the ingress's home: their own dead letters and counts)."""
+    if "redis_url" in values:
+        return True
+    if cells := cell_urls(values.get("cells")):
+        values["redis_url"] = cells[0]
+    return False
 
 
 def cell_address(url: str) -> str:
