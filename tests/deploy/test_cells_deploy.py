@@ -137,3 +137,24 @@ def test_compose_runs_a_second_cell_under_its_profile() -> None:
     assert "@redis-cell1:" in flower["environment"]["REDIS_URL"]
     assert flower["ports"] == ["127.0.0.1:5556:5555"]
     assert "redis-cell1-data" in yaml.safe_load((DEPLOY / "compose.yaml").read_text())["volumes"]
+
+
+def test_the_two_cells_are_the_example_but_for_the_cells(rendered: Docs) -> None:
+    # given the example deployment rendered alone
+    example = render(DEPLOY / "k8s" / "overlays" / "example")
+    mine, theirs = named(rendered, "Deployment"), named(example, "Deployment")
+    # then Flower is the same, the ingress only reads RELAY_CELLS besides
+    assert mine["acme-relay-flower"] == theirs["acme-relay-flower"]
+    ingress = mine["acme-relay-ingress"]["spec"]["template"]["spec"]["containers"][0]
+    their_ingress = theirs["acme-relay-ingress"]["spec"]["template"]["spec"]["containers"][0]
+    assert ingress.pop("envFrom")[:-1] == their_ingress.pop("envFrom")
+    assert ingress == their_ingress
+    # and each cell's worker container is the example's worker but for its Secrets
+    worker = theirs["acme-relay-worker"]["spec"]["template"]["spec"]["containers"][0]
+    worker.pop("envFrom")
+    for cell in (0, 1):
+        container = mine[f"acme-relay-worker-cell{cell}"]["spec"]["template"]["spec"]["containers"][
+            0
+        ]
+        container.pop("envFrom")
+        assert container == worker
