@@ -28,6 +28,8 @@ from typing import Any, TypeVar
 import redis
 
 from tasks.envelope import Envelope
+from worker.cells.cells import get_cells
+from worker.cells.forward import Forwarder
 from worker.intake.inflight import (
     LOOKS,
     RENEWALS,
@@ -87,6 +89,8 @@ class Feeder:
         self.max_bytes = settings.max_event_bytes
         self.lease_seconds = max(1, round(settings.visibility_timeout))
         self._take = self.redis.register_script(TAKE)
+        cells = get_cells()
+        self.forwarder = Forwarder(cells) if cells.count > 1 else None
         self._free: queue.Queue[int] = queue.Queue()
         for lane in range(max(1, lanes)):
             self._free.put(lane)
@@ -169,7 +173,8 @@ class Feeder:
         settled: set[str] = set()
         envelopes: list[Envelope] | None = None
         try:
-            envelopes = self._retrying(lambda: self._envelopes(items))
+            mine = self._retrying(lambda: self._forward(items))
+            envelopes = self._retrying(lambda: self._envelopes(mine))
             ready = envelopes
             self._retrying(lambda: self.deliver(ready, settled) if ready else None)
             self._retrying(lambda: self.redis.delete(items_key, since))
@@ -203,6 +208,15 @@ class Feeder:
             if isinstance(target, str) and isinstance(event_id, str) and isinstance(mids, list):
                 ids = [m for m in mids if isinstance(m, str)]
                 ledger.forget(target, event_id, ids, envelope.id)
+
+    def _forward(self, items: list[bytes]) -> list[bytes]:
+        """The items of this cell; the others pushed onto their own cell's inbox first."""
+        if self.forwarder is None:
+            return items
+        kept, away = self.forwarder.split([unwrap(item)[1] for item in items])
+        if away:
+            self.forwarder.send(away)
+        return [items[index] for index in kept]
 
     def _envelopes(self, items: list[bytes]) -> list[Envelope]:
         """The events among the items, in envelopes with the items' ids; one that cannot be

@@ -38,7 +38,7 @@ class Inbox:
         self.limit = get_settings().inbox_max
         self._push = self.redis.register_script(_PUSH)
 
-    def push(self, items: Iterable[str]) -> int:
+    def push(self, items: Iterable[str | bytes]) -> int:
         """Append JSON texts, a thousand per round trip; return how many. Raises `InboxFull`
         (saying how many went in) when the bound is reached."""
         count = 0

@@ -8,7 +8,8 @@ retry pump and `relay dlq replay` publish envelopes that already carry their boo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
@@ -18,17 +19,28 @@ __all__ = ["DELIVER", "DELIVER_BUNDLE", "Publisher"]
 
 
 class Publisher:
-    """Publishes envelopes on the app's delivery queue, `bundle_size` to a message."""
+    """Publishes envelopes on the app's delivery queue, `bundle_size` to a message; with a
+    `broker` other than the app's (another cell's Redis), on that one's."""
 
-    def __init__(self, app: Any, bundle_size: int) -> None:
+    def __init__(self, app: Any, bundle_size: int, broker: str | None = None) -> None:
         self.app = app
         self.bundle_size = max(1, bundle_size)
+        self.broker = None if broker == app.conf.broker_url else broker
+
+    @contextlib.contextmanager
+    def _producer(self) -> Iterator[Any]:
+        if self.broker is None:
+            with self.app.producer_or_acquire() as producer:
+                yield producer
+            return
+        with self.app.connection_for_write(self.broker) as connection:
+            yield self.app.amqp.Producer(connection, auto_declare=False)
 
     def publish(self, envelopes: Iterable[dict[str, Any]]) -> int:
         """Queue envelopes (their dict form) for delivery; return how many."""
         count = 0
         items = iter(envelopes)
-        with self.app.producer_or_acquire() as producer:
+        with self._producer() as producer:
             while bundle := list(islice(items, self.bundle_size)):
                 args: list[Any]
                 if len(bundle) == 1:

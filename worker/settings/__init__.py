@@ -9,7 +9,9 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any
 
-from worker.settings.edge import EdgeSettings, edge_problems
+from worker.settings.cells import CellSettings, default_redis_url
+from worker.settings.checks import cross_problems
+from worker.settings.edge import EdgeSettings
 from worker.settings.spec import SettingsError, Spec, problem, read_value, safe_url, setting
 from worker.settings.upgrade import UpgradeSettings
 
@@ -19,7 +21,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @dataclass(frozen=True, slots=True)
-class Settings(UpgradeSettings):
+class Settings(CellSettings):
     """Everything the relay reads from its environment (see each field's `setting`)."""
 
     redis_url: str = setting(
@@ -262,11 +264,12 @@ class Settings(UpgradeSettings):
     )
 
 
-_LAST = {f.name: 1 for f in fields(UpgradeSettings)} | {f.name: 2 for f in fields(EdgeSettings)}
+_GROUPS = (CellSettings, UpgradeSettings, EdgeSettings)  # after the others, in this order
+_LAST = {f.name: n for n, group in enumerate(_GROUPS, 1) for f in fields(group)}
 SPECS: tuple[Spec, ...] = tuple(
     f.metadata["spec"] for f in sorted(fields(Settings), key=lambda f: _LAST.get(f.name, 0))
 )
-"""Every setting, in the reference's order (the upgrade's, then the ingress's edge, last)."""
+"""Every setting, in the reference's order (the cells', the upgrade's, the ingress's edge)."""
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -282,13 +285,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             values[f.name] = read_value(spec, raw)
         except ValueError:
             problems.append(problem(spec, raw))
+    given = default_redis_url(values)  # unset with cells: the first cell's
     settings = Settings(**values)
-    if settings.breaker_max_cooldown < settings.breaker_cooldown:
-        problems.append(
-            f"RELAY_BREAKER_MAX_COOLDOWN ({settings.breaker_max_cooldown:g}) must be at least "
-            f"RELAY_BREAKER_COOLDOWN ({settings.breaker_cooldown:g})"
-        )
-    problems += edge_problems(settings)
+    problems += cross_problems(settings, given)
     if problems:
         raise SettingsError(problems)
     return settings
