@@ -41,7 +41,9 @@ def parse_args() -> argparse.Namespace:
         "--loop-rate", type=float, default=2000.0, help="with --skip loops: the loop's rate"
     )
     parser.add_argument("--parked", type=int, default=0, help="only the parked-retries check")
-    parser.add_argument("--skip", default="", help="comma list of: loops,relay,latency,ingress")
+    parser.add_argument(
+        "--skip", default="", help="comma list of: loops,relay,latency,ingress,cells"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
     return parser.parse_args()
 
@@ -133,6 +135,13 @@ def run_all(
         print("\ningress (one process) beside a bare server on the same stack:", flush=True)
         rows = run_ingress(redis_url, workdir, args, max(relay) if relay else 2041.0)
         (args.out / "ingress.json").write_text(json.dumps(rows, indent=2) + "\n")
+    if "cells" not in args.skip.split(","):
+        from bench.cells import CELLS_RATE, CELLS_SECONDS, format_rows, run_cells, write_rows
+
+        print(f"\ncells, each its own redis-server and worker, at {CELLS_RATE:g} events/s:")
+        cells = run_cells(target.url("fast"), workdir, CELLS_RATE, CELLS_SECONDS)
+        print(format_rows(cells), flush=True)
+        write_rows(args.out / "cells.json", [cells])
 
 
 def _measure(

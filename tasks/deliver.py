@@ -4,9 +4,12 @@ They are registered by name (`relay.deliver`, `relay.deliver_batch`) with `share
 this module imports nothing of the runtime when it loads: publishers refer to the names, and
 the pipeline is imported the first time a task runs, in a worker.
 
-A task's state tells the truth in Flower: SUCCESS when delivered or skipped, RETRY when the
+A task's state tells the truth in Flower: SUCCESS when delivered or skipped, PARKED when the
 event was parked in the Redis retry schedule (no Celery countdown is used), FAILURE when it
-became a dead letter, with the reason as the error.
+became a dead letter, with the reason as the error; a bundle whose events ended differently is
+told as a task per outcome (`worker.observe.taskevents`). While Flower watches, the worker
+tells it so itself and the task ends with Celery's Ignore (acknowledged, nothing more sent);
+otherwise it returns, raises Retry or raises DeadLettered, as Celery's log expects.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from celery import shared_task
-from celery.exceptions import Retry
+from celery.exceptions import Ignore, Retry
 
 
 class DeadLettered(Exception):
@@ -24,27 +27,36 @@ class DeadLettered(Exception):
 
 
 @shared_task(  # type: ignore[untyped-decorator]
-    name="relay.deliver", acks_late=True, reject_on_worker_lost=True, throws=(DeadLettered,)
+    bind=True,
+    name="relay.deliver",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    throws=(DeadLettered,),
 )
-def deliver(envelope: dict[str, Any]) -> str:
+def deliver(self: Any, envelope: dict[str, Any]) -> str:
     """Deliver one event envelope: posted, parked for retry, or dead-lettered."""
-    return _report([envelope])
+    return _report(self.request.id, [envelope])
 
 
 @shared_task(  # type: ignore[untyped-decorator]
-    name="relay.deliver_batch", acks_late=True, reject_on_worker_lost=True, throws=(DeadLettered,)
+    bind=True,
+    name="relay.deliver_batch",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    throws=(DeadLettered,),
 )
-def deliver_bundle(envelopes: list[dict[str, Any]]) -> str:
-    """Deliver a bundle of envelopes, each settled on its own. Flower shows the worst outcome
-    (a dead letter over a retry over done) and every event's summary."""
-    return _report(envelopes)
+def deliver_bundle(self: Any, envelopes: list[dict[str, Any]]) -> str:
+    """Deliver a bundle of envelopes, each settled on its own."""
+    return _report(self.request.id, envelopes)
 
 
-def _report(envelopes: list[dict[str, Any]]) -> str:
+def _report(task_id: str | None, envelopes: list[dict[str, Any]]) -> str:
     """Run the bundle; its summary as the result, or as the Retry or DeadLettered error."""
     from worker.delivery.runtime import run_bundle
 
-    verdict = run_bundle(envelopes)
+    verdict, told = run_bundle(envelopes, task_id)
+    if told:
+        raise Ignore()
     if verdict.state == "dead":
         raise DeadLettered(verdict.summary)
     if verdict.state == "retry":

@@ -9,11 +9,13 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 HISTORY_LIMIT = 20  # attempts remembered per event: enough to read a story, bounded in size
-FORMAT = 1
+FORMAT = 2
 """The version of the envelope's stored forms (Celery messages, parked retries), written in
 each as "v". A release that changes them raises it; a worker that meets a newer one leaves
 the item for a worker that knows it (`NewerFormat`), so old and new workers can run side by
-side during a rolling upgrade."""
+side during a rolling upgrade. 2 (0.2.0): without 0.1.0's `claimed` and `replayed` (claims
+are per message id, see `worker.stores.ledger`); an envelope without "v" is 0.1.0's, read
+alike (its two flags ignored)."""
 
 
 class NewerFormat(ValueError):

@@ -33,9 +33,11 @@ ROOMS: dict[str, set[str]] = {
     "worker.sources": {"tasks"},
     "worker.stores": BASE,
     "worker.observe": BASE,
-    "worker.intake": BASE | {"worker.stores", "worker.observe"},
+    # The cells route what comes in (onto each cell's inbox) and read each cell's stores.
+    "worker.cells": BASE | {"worker.stores", "worker.observe", "worker.intake.inbox"},
+    "worker.intake": BASE | {"worker.stores", "worker.observe", "worker.cells"},
     "worker.delivery": BASE | {"worker.stores", "worker.observe"},
-    "worker.ingress": BASE | {"worker.stores", "worker.observe", "worker.intake"},
+    "worker.ingress": BASE | {"worker.stores", "worker.observe", "worker.intake", "worker.cells"},
     "worker.ops": {"tasks", "worker"},
     "worker.dev": {"tasks", "worker"},
     "worker.celery": {"tasks", "worker"},

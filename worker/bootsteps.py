@@ -17,15 +17,16 @@ from celery import bootsteps
 from celery.signals import task_prerun, worker_init
 
 from tasks.envelope import Envelope
+from worker.delivery.settlement import summarize
 from worker.intake.feeder import Feeder
 from worker.intake.inflight import RENEWALS, recover_orphans
-from worker.intake.labels import bundle_label
-from worker.intake.publish import DELIVER, DELIVER_BUNDLE, Publisher
+from worker.intake.publish import Publisher
 from worker.observe import logs
+from worker.observe.labels import bundle_label, event_key, task_name
 from worker.observe.metrics import start_metrics_server
 from worker.observe.secrets import process_secrets
 from worker.observe.sentry import init_sentry
-from worker.observe.taskevents import TaskEvents
+from worker.observe.taskevents import TaskEvents, set_current
 from worker.ops.gauges import StateCollector
 from worker.settings import get_settings
 from worker.stores.connection import get_redis
@@ -73,7 +74,11 @@ class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
         threading.Thread(target=_recover_all, args=(client,), daemon=True).start()
         # One feeder per process: the pid tells apart the processes of one host name.
         owner = f"{worker.hostname}:{os.getpid()}"
-        events = TaskEvents(lambda: getattr(worker.consumer, "event_dispatcher", None))
+        events = TaskEvents(
+            lambda: getattr(worker.consumer, "event_dispatcher", None),
+            own=_early_dispatcher(worker) if settings.task_events else None,
+        )
+        set_current(events)
         deliver = LaneDelivery(events)
         self.feeder = Feeder(client, deliver, owner, settings.lanes, settings.bundle_size)
         _quiet_collector()
@@ -95,6 +100,16 @@ class RelayStep(bootsteps.StartStopStep):  # type: ignore[misc]
             if thread is not None:
                 thread.stop()
         HEARTBEAT.stop()
+
+
+def _early_dispatcher(worker: Any) -> Callable[[], Any]:
+    """A task event dispatcher of the worker's own name, for bundles delivered before its
+    consumer (and the consumer's dispatcher) started: with task events on from the start, the
+    first bundles a worker takes (what waited in the inbox) reach Flower too. One connection,
+    made only if such a bundle comes."""
+    return lambda: worker.app.events.Dispatcher(
+        worker.app.connection_for_write(), hostname=worker.hostname, enabled=True
+    )
 
 
 def _recover_all(client: redis.Redis) -> None:
@@ -129,15 +144,17 @@ class LaneDelivery:
         self.events = events
 
     def __call__(self, envelopes: list[Envelope], settled: set[str]) -> None:
-        from worker.delivery.runtime import run_local
+        from worker.delivery.runtime import ends, run_local
 
         HEARTBEAT.task_received()
-        name = DELIVER if len(envelopes) == 1 else DELIVER_BUNDLE
+        name = task_name(len(envelopes))
         task_id = self._told(lambda: self._started(name, envelopes))
         began = time.monotonic()
-        verdict = run_local(envelopes, task_id is not None, settled)
-        self._told(lambda: self.events.finished(task_id, verdict.state, verdict.summary, began))
+        outcomes = run_local(envelopes, settled)
+        self._told(lambda: self.events.finished(task_id, ends(envelopes, outcomes), began))
         # As Celery logs a task's end: the state (a dead letter outranks a retry) and summary.
+        keys = [event_key(e.event) for e in envelopes] if task_id else None
+        verdict = summarize(outcomes, task_id is not None, keys)
         lane_log.info("%s in a lane: %s: %.300s", name, verdict.state, verdict.summary)
 
     def _started(self, name: str, envelopes: list[Envelope]) -> str | None:

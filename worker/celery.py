@@ -10,6 +10,7 @@ import logging
 import sys
 from typing import Any
 
+import redis
 from celery import Celery
 from celery.signals import worker_init
 
@@ -93,6 +94,23 @@ def _check_redis(**_: Any) -> None:
     raise SystemExit(2)
 
 
+def _check_cells(**_: Any) -> None:
+    """Refuse to start with a list of cells this cell's Redis has not served in that order
+    (`worker.cells.guard`); a Redis that cannot answer yet is checked by the step above."""
+    from worker.cells.cells import get_cells
+    from worker.cells.guard import list_problem
+    from worker.stores.connection import get_redis
+
+    try:
+        problem = list_problem(get_redis(), get_cells())
+    except redis.RedisError:
+        return
+    if problem is not None:
+        print(f"relay worker: {problem}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 app.steps["worker"].add(RelayStep)
 connect_signals()
 worker_init.connect(_check_redis, weak=False)  # after the configuration's check
+worker_init.connect(_check_cells, weak=False)

@@ -42,7 +42,7 @@ def test_a_dead_letter_of_an_internal_error_is_posted_when_replayed(
 
     monkeypatch.setattr(pipeline.sender, "send_all", broken)
     one = event("md", "delivered")
-    runtime.run_local([Envelope(one)], detail=False)
+    runtime.run_local([Envelope(one)])
     [letter] = relay.dead_letters()
 
     # when the operator replays it to a worker
@@ -65,7 +65,7 @@ def test_a_dead_letter_of_an_event_delivered_before_the_bug_stays_refused(
 
     monkeypatch.setattr(pipeline.settler, "settle", broken)
     one = event("md", "delivered")
-    runtime.run_local([Envelope(one)], detail=False)
+    runtime.run_local([Envelope(one)])
     assert len(relay.dead_letters()) == 1
 
     # when the operator replays its dead letter

@@ -32,7 +32,14 @@ _INTERPOLATION = re.compile(r"\$\{(\w+)(?::?[-?]([^}]*))?\}")
 
 def interpolate(text: str) -> str:
     """A compose value with each ${VAR:-default} as its default (or "x" when it has none)."""
-    return _INTERPOLATION.sub(lambda m: m.group(2) if m.group(2) else "x", text)
+    return _INTERPOLATION.sub(_default, text)
+
+
+def _default(match: re.Match[str]) -> str:
+    """A ${...}'s default: "" for an explicit empty one (`${VAR:-}`), else "x" when none."""
+    if match.group(2) == "" and ":-" in match.group(0):
+        return ""
+    return match.group(2) or "x"
 
 
 def argv_of(command: str | list[str]) -> list[str]:

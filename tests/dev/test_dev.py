@@ -13,8 +13,10 @@ import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 
 from tests.dev.owners import ancestors, listener, with_environment
 from worker.dev.local_redis import LocalRedis
@@ -185,6 +187,26 @@ def _own_addresses(run: DevRun, banner: str) -> None:
     assert "not serving" not in banner
 
 
+def _flower_tells_the_samples(banner: str) -> None:
+    """The banner's Flower has the first bundle (the showcase dead letters among them), each
+    sample in a task of its own outcome, next to it."""
+    flower = re.search(r"Flower\s+(http://\S+)", banner)
+    assert flower, banner
+    url = f"{flower.group(1)}/api/tasks"
+
+    def found(event_id: str) -> list[dict[str, Any]]:
+        with requests.get(url, params={"search": event_id}, timeout=5) as answer:
+            return list(answer.json().values())
+
+    deadline = time.monotonic() + 30
+    while not (rejected := found("dev-reject")) or not found("dev-sf-delivered"):
+        assert time.monotonic() < deadline, "the first bundle's events are not in Flower"
+        time.sleep(0.5)
+    assert [t["state"] for t in rejected] == ["FAILURE"]
+    assert "dev-reject: dead letter " in rejected[0]["result"]
+    assert {t["state"] for t in found("dev-sf-delivered")} == {"SUCCESS"}
+
+
 def _lines_work(run: DevRun) -> None:
     """The banner's lines run as printed, from a shell where the venv is not active, and the
     first event they push is delivered."""
@@ -216,6 +238,7 @@ def test_two_relay_devs_side_by_side_print_only_their_own_addresses() -> None:
         # then every address each printed is its own, and its lines work as printed
         for run, banner in zip(runs, banners, strict=True):
             _own_addresses(run, banner)
+            _flower_tells_the_samples(banner)
         _lines_work(runs[0])
 
         # and Ctrl-C or SIGTERM stops each, leaving no process and only its logs

@@ -112,7 +112,7 @@ def test_status_and_health_show_a_lane_stuck_with_events(
 ) -> None:
     # given a live worker one of whose lanes has held two events since long ago
     prefix, owner = relay.env["RELAY_KEY_PREFIX"], "stuck@host:1"
-    redis_client.rpush(f"{prefix}:inflight:{owner}|0", "a", "b")
+    redis_client.rpush(f"{prefix}:lane:{owner}|0", "a", "b")
     redis_client.set(f"{prefix}:inflight-since:{owner}|0", "1000")
     redis_client.set(f"{prefix}:inflight-lease:{owner}", owner, ex=30)
     heartbeat = {"name": "stuck@host", "started": 0, "last_task_at": None, "tasks": 0}

@@ -227,7 +227,7 @@ def test_a_live_workers_lane_is_left_alone(
 
     # then nothing moves
     assert moved == 0
-    assert raw_client.llen(key("inflight", lane_name("busy@h:3", 0))) == 2
+    assert raw_client.llen(lane_keys(lane_name("busy@h:3", 0))[0]) == 2
 
 
 def test_an_item_a_lost_reply_left_in_a_live_workers_lane_is_still_delivered(

@@ -22,6 +22,7 @@ from worker.dev.sandbox import Fault, Sandbox
 from worker.intake.feeder import Feeder
 from worker.intake.inbox import Inbox
 from worker.observe.taskevents import TaskEvents
+from worker.settings import get_settings
 from worker.stores.connection import get_redis
 
 pytestmark = pytest.mark.timeout(60)
@@ -76,14 +77,17 @@ def test_a_failure_after_the_bundle_settled_turns_nothing_into_dead_letters(
 
 
 def test_a_bug_that_leaves_events_unsettled_dead_letters_only_those(
-    relay: Relay, pipeline: Pipeline, sandbox: Sandbox
+    relay: Relay, pipeline: Pipeline, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given a delivery that settles the first of two events, then breaks
+    # given a delivery that settles the first of two events, then breaks (no 0.1.0 worker
+    # left: dead letters name their envelope)
+    monkeypatch.setenv("RELAY_COMPAT_0_1", "off")
+    get_settings.cache_clear()
     events = [event("md", "delivered") for _ in range(2)]
     Inbox(get_redis()).push([json.dumps(e) for e in events])
 
     def half(envelopes: list[Envelope], settled: set[str]) -> None:
-        runtime.run_local(envelopes[:1], False, settled)
+        runtime.run_local(envelopes[:1], settled)
         raise RuntimeError("a bug")
 
     feeder = Feeder(get_redis(raw=True), half, "w@h:2", 1, 50)

@@ -3,52 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
+from tests.support.flower import get
 from tests.support.harness import Relay, event, wait_for
 from tests.support.sentry_standin import SentryStandIn
 from worker.dev.local_redis import free_port
-from worker.dev.processes import flower_argv, start_group
 from worker.dev.sandbox import Fault, Sandbox
 
 pytestmark = pytest.mark.timeout(120)
 RECIPIENT = "+4915112345678"
 
 
-def _get(url: str) -> Any:
-    with requests.get(url, timeout=5) as answer:
-        answer.raise_for_status()
-        return answer.json()
-
-
-@pytest.fixture
-def flower(relay: Relay) -> Iterator[str]:
-    port = free_port()
-    env = {**relay.env, "FLOWER_UNAUTHENTICATED_API": "true"}
-    # Workers send task events from the start (Flower would turn them on within seconds).
-    relay.env["RELAY_TASK_EVENTS"] = "1"
-    process = start_group(flower_argv(port), relay.tmp / "flower.log", env)
-    relay.workers.append(process)  # stopped with the workers
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            _get(f"{url}/api/workers")
-            return True
-        except requests.RequestException:
-            return False
-
-    wait_for(up, 30, "flower to answer")
-    yield url
-
-
 def _flower_tasks_by_event(flower: str) -> dict[str, dict[str, Any]]:
     """Flower's tasks keyed by the event id their label starts with."""
-    tasks = _get(f"{flower}/api/tasks").values()
+    tasks = get(f"{flower}/api/tasks").values()
     return {t["args"].split(" ")[0]: t for t in tasks if t.get("args")}
 
 
@@ -57,7 +29,7 @@ def _settled_tasks(flower: str, count: int) -> dict[str, dict[str, Any]]:
 
     def settled() -> bool:
         states = _flower_tasks_by_event(flower)
-        final = ("SUCCESS", "FAILURE", "RETRY")
+        final = ("SUCCESS", "FAILURE", "PARKED")
         return len(states) == count and all(t["state"] in final for t in states.values())
 
     wait_for(settled, 60, f"{count} settled tasks in Flower")
@@ -82,18 +54,18 @@ def test_flower_shows_each_delivery_with_a_truthful_state_and_no_recipient(
     for one in (delivered, rejected, parked):
         relay.push(one)
 
-    # then Flower lists them as SUCCESS, FAILURE (with the reason) and RETRY
+    # then Flower lists them as SUCCESS, FAILURE (with the reason) and PARKED
     seen = _settled_tasks(flower, 3)
     assert seen[delivered["event_id"]]["state"] == "SUCCESS"
     assert seen[rejected["event_id"]]["state"] == "FAILURE"
     assert "rejected" in seen[rejected["event_id"]]["exception"]
-    assert seen[parked["event_id"]]["state"] == "RETRY"
+    assert seen[parked["event_id"]]["state"] == "PARKED"
     task = seen[delivered["event_id"]]
     assert task["name"] == "relay.deliver"
     assert task["args"] == f"{delivered['event_id']} -> md delivered attempt 1"
-    workers = _get(f"{flower}/api/workers?refresh=1")
+    workers = get(f"{flower}/api/workers?refresh=1")
     assert workers, "Flower sees the worker"
-    everything = json.dumps([_get(f"{flower}/api/tasks"), workers])
+    everything = json.dumps([get(f"{flower}/api/tasks"), workers])
     assert RECIPIENT not in everything and RECIPIENT[1:] not in everything
 
 
@@ -109,7 +81,7 @@ def test_flower_shows_a_bundle_as_one_task_labelled_event_by_event(
 
     # then they travel in one relay.deliver_batch task whose label names each, not its data
     def bundles() -> list[dict[str, Any]]:
-        tasks = _get(f"{flower}/api/tasks").values()
+        tasks = get(f"{flower}/api/tasks").values()
         return [t for t in tasks if t.get("name") == "relay.deliver_batch"]
 
     wait_for(lambda: [t["state"] for t in bundles()] == ["SUCCESS"], 60, "the bundle's task")

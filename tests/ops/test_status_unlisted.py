@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from tests.support.harness import own_key_prefix
-from worker.intake.inflight import lane_name, lanes_key
+from worker.intake.inflight import lane_keys, lane_name, lanes_key
 from worker.ops.status import collect_status, render_status
 from worker.stores.connection import key
 
@@ -30,7 +30,7 @@ def test_status_counts_lists_missing_from_the_set_of_lanes(
     raw_client.rpush(key("inflight", "celery@old-b:8"), b"{}")
     raw_client.set(key("inflight-lease", "celery@old-b:8"), "celery@old-b:8", ex=30)
     lane = lane_name("celery@new:9", 0)
-    raw_client.rpush(key("inflight", lane), b"\x01r:1\n{}")
+    raw_client.rpush(lane_keys(lane)[0], b"\x01r:1\n{}")
     raw_client.sadd(lanes_key(), lane)
 
     # when the operator asks for the status

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -16,6 +17,9 @@ from worker.config import load_config
 from worker.delivery.pipeline import Pipeline
 from worker.delivery.settle import Writes, field_of
 from worker.delivery.settlement import Settlement, summarize
+from worker.observe.labels import event_key, task_name
+from worker.observe.outcomes import EventEnd
+from worker.observe.taskevents import current
 from worker.settings import get_settings
 from worker.stores.deadletters import Reason
 
@@ -37,16 +41,20 @@ def get_pipeline() -> Pipeline:
         return _pipeline
 
 
-def run_bundle(envelopes: list[Any]) -> Settlement:
-    """Deliver a bundle (envelopes as a message carries them); one settlement for all of it.
+def run_bundle(envelopes: list[Any], task_id: str | None = None) -> tuple[Settlement, bool]:
+    """Deliver a bundle (envelopes as a message carries them, for Celery task `task_id`): one
+    settlement for all of it, and whether Flower was told each event's end (then the task
+    needs to tell it nothing more).
 
     Whatever happens, each event ends delivered, parked or a dead letter: Redis trouble before
     anything was sent hands the message back (after that, the outcomes are written when Redis
     answers); an unexpected error settles the bundle event by event, so only the event that
     causes it becomes a dead letter.
     """
+    began = time.monotonic()
     try:
-        return summarize(_process([Envelope.from_dict(e) for e in envelopes], set()))
+        parsed = [Envelope.from_dict(e) for e in envelopes]
+        settled = _process(parsed, set())
     except NewerFormat as exc:
         # A newer worker wrote this message (a rolling upgrade): hand it back for one that
         # knows its format, after a pause so that this worker does not take it straight back.
@@ -58,17 +66,40 @@ def run_bundle(envelopes: list[Any]) -> Settlement:
             "Redis error while settling (%s: %s); message requeued", type(exc).__name__, exc
         )
         raise Reject(f"Redis error while settling: {type(exc).__name__}", requeue=True) from None
+    verdict = summarize(settled, keys=[event_key(e.event) for e in parsed])
+    events = current()
+    told = events is not None and _quietly(
+        lambda: events.finished(task_id, ends(parsed, settled), began)
+    )
+    if told:  # as Celery would have logged the task's end
+        log.info("%s: %s: %.300s", task_name(len(parsed)), verdict.state, verdict.summary)
+    return verdict, told
 
 
-def run_local(
-    envelopes: list[Envelope], detail: bool, settled: set[str] | None = None
-) -> Settlement:
-    """Deliver a bundle a worker took from the inbox itself (no Celery message): one
-    settlement for all of it (with every event's summary if `detail`). The ids of envelopes
-    whose outcomes were recorded are added to `settled`. Raises redis.RedisError when
-    nothing could be recorded (the lane keeps the items and delivers them again); never
-    anything else."""
-    return summarize(_process(envelopes, set() if settled is None else settled), detail)
+def run_local(envelopes: list[Envelope], settled: set[str] | None = None) -> list[Settlement]:
+    """Deliver a bundle a worker took from the inbox itself (no Celery message): each event's
+    settlement, in order. The ids of envelopes whose outcomes were recorded are added to
+    `settled`. Raises redis.RedisError when nothing could be recorded (the lane keeps the
+    items and delivers them again); never anything else."""
+    return _process(envelopes, set() if settled is None else settled)
+
+
+def ends(envelopes: list[Envelope], settled: list[Settlement]) -> list[EventEnd]:
+    """Each event's end as Flower is told it."""
+    return [
+        EventEnd(e.event, e.attempts + 1, s.state, s.summary, s.due)
+        for e, s in zip(envelopes, settled, strict=True)
+    ]
+
+
+def _quietly(tell: Callable[[], bool]) -> bool:
+    """What Flower is told is best effort: a broker that cannot take a task event must not
+    turn a bundle that was settled into one that failed (Celery then tells its end)."""
+    try:
+        return tell()
+    except Exception as exc:
+        log.warning("could not send a task event (%s)", type(exc).__name__)
+        return False
 
 
 def _process(envelopes: list[Envelope], settled: set[str]) -> list[Settlement]:

@@ -24,11 +24,14 @@ class Settlement:
     due: float | None = None
 
 
-def summarize(settled: list[Settlement], detail: bool = True) -> Settlement:
+def summarize(
+    settled: list[Settlement], detail: bool = True, keys: list[str] | None = None
+) -> Settlement:
     """A bundle's settlement: its worst state (a dead letter over a retry over done), the
     soonest retry, and how many events ended which way, then (with `detail`) every event's
-    summary with phone numbers and addresses masked (what Flower shows; building it for 200
-    events costs a little, so a lane asks for it only while Flower watches)."""
+    summary after its key (its event id; else its position) with phone numbers and addresses
+    masked (what the log shows; building it for 200 events costs a little, so a lane asks for
+    it only while Flower watches)."""
     if len(settled) == 1:
         summary = mask_text(one_line(settled[0].summary))
     else:
@@ -36,7 +39,10 @@ def summarize(settled: list[Settlement], detail: bool = True) -> Settlement:
         counts = ", ".join(f"{states[state]} {state}" for state in STATES if states[state])
         summary = f"{len(settled)} events: {counts}"
         if detail:
-            joined = "; ".join(f"[{i}] {s.summary}" for i, s in enumerate(settled))
+            named = keys or [f"[{i}]" for i in range(len(settled))]
+            joined = "; ".join(
+                f"{key}: {s.summary}" for key, s in zip(named, settled, strict=False)
+            )
             summary = mask_text(one_line(f"{summary}; {joined}"))
     due = [s.due or 0.0 for s in settled if s.state == "retry"]
     if any(s.state == "dead" for s in settled):

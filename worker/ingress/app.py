@@ -27,6 +27,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from tasks.upstream.correlation import BadCorrelation
 from worker.config import ConfigError, RelayConfig, load_config
 from worker.ingress.admission import Admission
+from worker.ingress.cells import storage_for
 from worker.ingress.http import (
     Receive,
     Scope,
@@ -56,7 +57,7 @@ class Ingress:
     def __init__(self, config: RelayConfig, settings: Settings, storage: Storage | None = None):
         self.config = config
         self.settings = settings
-        self.storage = storage or Storage(settings.redis_url)
+        self.storage = storage or storage_for(settings)
         self.admission = Admission(settings.ingress_max_in_progress, settings.ingress_body_budget)
         self.receipts = Receipts(dict(config.sources), self.storage, settings, self.admission)
         self._metrics: dict[tuple[str, str], tuple[Any, Any]] = {}

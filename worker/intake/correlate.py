@@ -11,9 +11,9 @@ from typing import Any
 
 from tasks.upstream.correlation import BadCorrelation, Correlation, correlation_of, record_of
 from tasks.upstream.references import sign_reference
+from worker.cells.records import register_in_cells
 from worker.config import RelayConfig, load_config
 from worker.settings import get_settings
-from worker.stores.correlations import Correlations
 
 Checked = tuple[str, str, Correlation, float]
 """A record ready to store: source, provider message id, resolved correlation, ttl seconds."""
@@ -57,7 +57,7 @@ def register_correlations(
         except BadCorrelation as exc:
             report.problems.append(f"record {number}: {exc}")
     if good:
-        report.released = Correlations().register(good)
+        report.released = register_in_cells(good)
     report.stored = len(good)
     return report
 

@@ -7,7 +7,7 @@ are in flight the next one waits a few milliseconds for company, and while every
 the inbox fills, so the next bundle takes up to RELAY_BATCH of it. An item stays in Redis until
 it is settled: it moves from the inbox into a lane (`worker.intake.inflight`) and leaves it
 only after its delivery was recorded, so a worker killed mid-bundle loses nothing (its lanes
-go back to the inbox when its lease runs out). A thread of its own renews the lease for as
+are taken back when its lease runs out). A thread of its own renews the lease for as
 long as a lane works, also while the worker stops (SIGTERM): a lane that outlives the feeder
 thread keeps its lease. Whatever an item holds (not UTF-8, not JSON, too big, too deep) it
 ends delivered, parked or as a dead letter; no item stops the feeder.
@@ -28,6 +28,8 @@ from typing import Any, TypeVar
 import redis
 
 from tasks.envelope import Envelope
+from worker.cells.cells import get_cells
+from worker.cells.forward import Forwarder
 from worker.intake.inflight import (
     LOOKS,
     RENEWALS,
@@ -37,6 +39,7 @@ from worker.intake.inflight import (
     lanes_key,
     recover_orphans,
     recovery_turn,
+    resumed_key,
 )
 from worker.intake.parsing import parse_item, store_invalid, unwrap
 from worker.settings import get_settings
@@ -86,6 +89,8 @@ class Feeder:
         self.max_bytes = settings.max_event_bytes
         self.lease_seconds = max(1, round(settings.visibility_timeout))
         self._take = self.redis.register_script(TAKE)
+        cells = get_cells()
+        self.forwarder = Forwarder(cells) if cells.count > 1 else None
         self._free: queue.Queue[int] = queue.Queue()
         for lane in range(max(1, lanes)):
             self._free.put(lane)
@@ -140,24 +145,27 @@ class Feeder:
             self.redis.delete(self.lease)
 
     def take(self, lane: int, block: float) -> list[bytes]:
-        """Move a bundle into `lane`, waiting up to `block` s for a first item; its items."""
+        """Move a bundle into `lane`, waiting up to `block` s for a first item; its items.
+
+        The script first: it reads the lane (for an item whose BLMOVE reply was lost, or whose
+        removal a failover undid: an idle lane would otherwise hold it, leased, for good) and
+        takes what waits, a dead worker's items before the inbox's. Only when nothing waits
+        does BLMOVE wait for the inbox (one script call a bundle while busy, two calls per
+        idle second)."""
         name = lane_name(self.owner, lane)
         items_key, _, since = lane_keys(name)
-        if block > 0:
-            # Redis takes a decimal timeout; the stubs say int, but int(0.5) = 0 blocks forever.
-            timeout: Any = block
-            first = self.redis.blmove(self.inbox, items_key, timeout, "LEFT", "RIGHT")
-        else:  # BLMOVE with 0 would wait forever: a caller asking not to wait means it
-            first = self.redis.lmove(self.inbox, items_key, "LEFT", "RIGHT")
-        # Nothing came: the lane is still read, for an item whose BLMOVE reply was lost (a
-        # dropped connection, a failover) or whose removal a failover undid; an idle lane
-        # would otherwise hold it, leased, for good. One call per idle second.
-        wanted = self.bundle_size - 1 if first is not None else 0
-        keys = [self.inbox, items_key, since, self.ids, self.lease, lanes_key()]
-        args: list[str | float] = [wanted, self.max_bytes, time.time(), self.owner]
+        keys = [self.inbox, items_key, since, self.ids, self.lease, lanes_key(), resumed_key()]
+        args: list[str | float] = [self.bundle_size, self.max_bytes, time.time(), self.owner]
         args += [self.lease_seconds, name]
-        more = self._take(keys=keys, args=args)
-        return [bytes_of(item) for item in more]
+        held = self._take(keys=keys, args=args)
+        if held or block <= 0:  # BLMOVE with 0 would wait forever
+            return [bytes_of(item) for item in held]
+        # Redis takes a decimal timeout; the stubs say int, but int(0.5) = 0 blocks forever.
+        timeout: Any = block
+        if self.redis.blmove(self.inbox, items_key, timeout, "LEFT", "RIGHT") is None:
+            return []
+        args[2] = time.time()
+        return [bytes_of(item) for item in self._take(keys=keys, args=args)]
 
     def deliver_lane(self, lane: int, items: list[bytes]) -> None:
         """Deliver a lane's bundle and empty the lane; on Redis trouble, again, until done."""
@@ -165,7 +173,8 @@ class Feeder:
         settled: set[str] = set()
         envelopes: list[Envelope] | None = None
         try:
-            envelopes = self._retrying(lambda: self._envelopes(items))
+            mine = self._retrying(lambda: self._forward(items))
+            envelopes = self._retrying(lambda: self._envelopes(mine))
             ready = envelopes
             self._retrying(lambda: self.deliver(ready, settled) if ready else None)
             self._retrying(lambda: self.redis.delete(items_key, since))
@@ -199,6 +208,15 @@ class Feeder:
             if isinstance(target, str) and isinstance(event_id, str) and isinstance(mids, list):
                 ids = [m for m in mids if isinstance(m, str)]
                 ledger.forget(target, event_id, ids, envelope.id)
+
+    def _forward(self, items: list[bytes]) -> list[bytes]:
+        """The items of this cell; the others pushed onto their own cell's inbox first."""
+        if self.forwarder is None:
+            return items
+        kept, away = self.forwarder.split([unwrap(item)[1] for item in items])
+        if away:
+            self.forwarder.send(away)
+        return [items[index] for index in kept]
 
     def _envelopes(self, items: list[bytes]) -> list[Envelope]:
         """The events among the items, in envelopes with the items' ids; one that cannot be

@@ -38,7 +38,7 @@ class Inbox:
         self.limit = get_settings().inbox_max
         self._push = self.redis.register_script(_PUSH)
 
-    def push(self, items: Iterable[str]) -> int:
+    def push(self, items: Iterable[str | bytes]) -> int:
         """Append JSON texts, a thousand per round trip; return how many. Raises `InboxFull`
         (saying how many went in) when the bound is reached."""
         count = 0
@@ -51,5 +51,8 @@ class Inbox:
         return count
 
     def depth(self) -> int:
-        """Events waiting to be bundled."""
-        return int(self.redis.llen(self.key))
+        """Events waiting to be bundled: the inbox's and a dead worker's taken-back items."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.llen(self.key)
+        pipe.llen(key("inbox", "resumed"))  # `worker.intake.inflight.resumed_key`
+        return sum(int(n) for n in pipe.execute())

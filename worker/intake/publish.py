@@ -8,31 +8,39 @@ retry pump and `relay dlq replay` publish envelopes that already carry their boo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
-from worker.intake.labels import describe, describe_all
+from worker.observe.labels import DELIVER, DELIVER_BUNDLE, describe, describe_all
 
-DELIVER = "relay.deliver"
-"""The task that delivers one envelope."""
-DELIVER_BUNDLE = "relay.deliver_batch"
-"""The task that delivers a bundle of envelopes. Named "batch" since the first release:
-messages in queues and Flower's history carry the name, so it stays across upgrades."""
+__all__ = ["DELIVER", "DELIVER_BUNDLE", "Publisher"]
 
 
 class Publisher:
-    """Publishes envelopes on the app's delivery queue, `bundle_size` to a message."""
+    """Publishes envelopes on the app's delivery queue, `bundle_size` to a message; with a
+    `broker` other than the app's (another cell's Redis), on that one's."""
 
-    def __init__(self, app: Any, bundle_size: int) -> None:
+    def __init__(self, app: Any, bundle_size: int, broker: str | None = None) -> None:
         self.app = app
         self.bundle_size = max(1, bundle_size)
+        self.broker = None if broker == app.conf.broker_url else broker
+
+    @contextlib.contextmanager
+    def _producer(self) -> Iterator[Any]:
+        if self.broker is None:
+            with self.app.producer_or_acquire() as producer:
+                yield producer
+            return
+        with self.app.connection_for_write(self.broker) as connection:
+            yield self.app.amqp.Producer(connection, auto_declare=False)
 
     def publish(self, envelopes: Iterable[dict[str, Any]]) -> int:
         """Queue envelopes (their dict form) for delivery; return how many."""
         count = 0
         items = iter(envelopes)
-        with self.app.producer_or_acquire() as producer:
+        with self._producer() as producer:
             while bundle := list(islice(items, self.bundle_size)):
                 args: list[Any]
                 if len(bundle) == 1:

@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from worker.intake.inbox import Inbox, InboxFull
+from worker.cells.inbox import RoutedInbox
+from worker.intake.inbox import InboxFull
 from worker.intake.parsing import parse_item, store_invalid
 from worker.settings import get_settings
 from worker.stores.counters import Counters
@@ -27,7 +28,8 @@ class PushReport:
 def push_events(events: Iterable[Any]) -> int:
     """Push raw events (decoded JSON, exactly as received) onto the inbox; return how many.
     Raises `InboxFull` (with how many were queued) when the inbox is at its bound."""
-    return Inbox().push(_json(e) for e in events)
+    inbox = RoutedInbox()
+    return inbox.push_routed((inbox.cells.of_event(e), _json(e)) for e in events)
 
 
 def _json(event: Any) -> str:
@@ -45,7 +47,7 @@ def push_lines(
     """Queue each JSON line; store the rest as `invalid` dead letters; report both."""
     report = PushReport()
     try:
-        report.queued = Inbox().push(_readable(lines, report, progress))
+        report.queued = RoutedInbox().push(_readable(lines, report, progress))
     except InboxFull as exc:
         report.queued, report.full = exc.queued, str(exc)
     return report

@@ -8,6 +8,8 @@ from collections.abc import Iterator, Sequence
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from worker.cells.cells import get_cells
+from worker.cells.labels import with_cell
 from worker.config import ConfigError, load_config
 from worker.intake.inbox import Inbox
 from worker.ops.status import queue_depth
@@ -49,6 +51,10 @@ class StateCollector(Collector):
         return self.sources
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        cells = get_cells()
+        yield from with_cell(self._collect(), cells.mine if cells.count > 1 else None)
+
+    def _collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         try:
             values = (
                 Inbox().depth(),

@@ -29,7 +29,7 @@ from tasks.upstream.events import event_id as receipt_event_id
 from tasks.upstream.receipts import Receipt
 from worker.broker import UNACKED, queue_lists
 from worker.delivery.settle import field_of
-from worker.intake.inflight import lane_keys, lanes
+from worker.intake.inflight import lane_keys, lanes, resumed_key
 from worker.intake.parsing import unwrap
 from worker.ops.cli.output import stamp
 from worker.ops.trace_claims import Claim, read_claims, scan_claims
@@ -124,7 +124,8 @@ def waiting(raw: redis.Redis, wanted: Wanted) -> Iterator[Sighting]:
     messages workers hold unacknowledged."""
     queue = get_settings().queue
     places: list[tuple[str, str, Iterable[Any]]] = [
-        ("inbox", "in the inbox, not taken yet", _events_in_list(raw, key("inbox")))
+        ("inbox", "in the inbox, not taken yet", _events_in_list(raw, key("inbox"))),
+        ("inbox", "taken back from a stopped worker", _events_in_list(raw, resumed_key())),
     ]
     places += [
         ("in flight", f"taken by worker lane {lane}", _events_in_list(raw, lane_keys(lane)[0]))

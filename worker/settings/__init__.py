@@ -1,6 +1,5 @@
-"""Process-wide settings read once from the environment (12-factor). Each is declared once, a
-field made by `setting(...)` with its variable, default, range and doc, so reading, checking and
-the reference (generated from `SPECS`) cannot drift; every bad value is refused at start."""
+"""Settings read once from the environment: each a field made by `setting(...)` with its variable,
+default, range and doc (the reference is generated from `SPECS`); a bad value refused at start."""
 
 from __future__ import annotations
 
@@ -10,8 +9,11 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any
 
-from worker.settings.edge import EdgeSettings, edge_problems
+from worker.settings.cells import CellSettings, default_redis_url
+from worker.settings.checks import cross_problems
+from worker.settings.edge import EdgeSettings
 from worker.settings.spec import SettingsError, Spec, problem, read_value, safe_url, setting
+from worker.settings.upgrade import UpgradeSettings
 
 __all__ = ["SPECS", "SettingsError", "Spec", "get_settings", "load_settings", "safe_url"]
 
@@ -19,7 +21,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @dataclass(frozen=True, slots=True)
-class Settings(EdgeSettings):
+class Settings(CellSettings):
     """Everything the relay reads from its environment (see each field's `setting`)."""
 
     redis_url: str = setting(
@@ -262,11 +264,12 @@ class Settings(EdgeSettings):
     )
 
 
-_EDGE = {f.name for f in fields(EdgeSettings)}  # listed last, after the ingress's others
+_GROUPS = (CellSettings, UpgradeSettings, EdgeSettings)  # after the others, in this order
+_LAST = {f.name: n for n, group in enumerate(_GROUPS, 1) for f in fields(group)}
 SPECS: tuple[Spec, ...] = tuple(
-    f.metadata["spec"] for f in sorted(fields(Settings), key=lambda f: f.name in _EDGE)
+    f.metadata["spec"] for f in sorted(fields(Settings), key=lambda f: _LAST.get(f.name, 0))
 )
-"""Every setting, in the order the reference lists them."""
+"""Every setting, in the reference's order (the cells', the upgrade's, the ingress's edge)."""
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -282,13 +285,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             values[f.name] = read_value(spec, raw)
         except ValueError:
             problems.append(problem(spec, raw))
+    given = default_redis_url(values)  # unset with cells: the first cell's
     settings = Settings(**values)
-    if settings.breaker_max_cooldown < settings.breaker_cooldown:
-        problems.append(
-            f"RELAY_BREAKER_MAX_COOLDOWN ({settings.breaker_max_cooldown:g}) must be at least "
-            f"RELAY_BREAKER_COOLDOWN ({settings.breaker_cooldown:g})"
-        )
-    problems += edge_problems(settings)
+    problems += cross_problems(settings, given)
     if problems:
         raise SettingsError(problems)
     return settings

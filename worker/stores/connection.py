@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -21,6 +23,7 @@ T = TypeVar("T")
 _lock = threading.Lock()
 _clients: dict[tuple[str, bool], redis.Redis] = {}
 _inside_retry = threading.local()
+_cell_url: ContextVar[str | None] = ContextVar("relay_cell_url", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +89,29 @@ def get_redis(url: str | None = None, *, raw: bool = False) -> redis.Redis:
     as UTF-8, or, with `raw`, as the bytes they are (for what producers wrote: it may not be
     UTF-8, and one undecodable item must not stop whoever reads it). A sentinel:// URL gives a
     client of whichever server the sentinels name master."""
-    url = url or get_settings().redis_url
+    url = url or current_url()
     with _lock:
         client = _clients.get((url, raw))
         if client is None:
             client = build_client(url, raw=raw)
             _clients[(url, raw)] = client
         return client
+
+
+def current_url() -> str:
+    """The Redis `get_redis()` gives now: the cell being read, or REDIS_URL."""
+    return _cell_url.get() or get_settings().redis_url
+
+
+@contextlib.contextmanager
+def using(url: str) -> Iterator[None]:
+    """Within the block, `get_redis()` without a URL is a client of `url` (one cell's Redis:
+    the operator's commands read each cell in turn with the stores as they are)."""
+    token = _cell_url.set(url)
+    try:
+        yield
+    finally:
+        _cell_url.reset(token)
 
 
 def build_client(url: str, *, raw: bool = False, patience: Patience | None = None) -> redis.Redis:

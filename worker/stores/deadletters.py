@@ -107,14 +107,23 @@ class DeadLetter:
 
     def to_json(self) -> str:
         """The record as JSON. ASCII-escaped, so that text that is not valid Unicode (a lone
-        surrogate a producer sent as "\\ud800") is stored, and read back, exactly."""
+        surrogate a producer sent as "\\ud800") is stored, and read back, exactly. While
+        0.1.0's CLI may read the store (RELAY_COMPAT_0_1=on) it is a record of format 1, the
+        only keys 0.1.0 knows (it refuses a record with any other): no `v`, no `envelope` (a
+        replay then clears any claim still held, as for every record of format 1)."""
+        old = get_settings().compat_0_1 == "on" and not self.newer
         try:
-            return json.dumps(asdict(self), separators=(",", ":"))
+            return json.dumps(
+                _format_1(asdict(self)) if old else asdict(self), separators=(",", ":")
+            )
         except (ValueError, TypeError, RecursionError) as exc:  # kept as words, not lost
-            record = {f.name: getattr(self, f.name) for f in fields(self)}
+            record = _format_1(self._fields()) if old else self._fields()
             record["event"] = f"(the event could not be stored as JSON: {type(exc).__name__})"
             record["history"] = []
             return json.dumps(record, separators=(",", ":"), default=str)
+
+    def _fields(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_json(cls, text: str) -> DeadLetter:
@@ -123,6 +132,11 @@ class DeadLetter:
         data = json.loads(text)
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _format_1(record: dict[str, Any]) -> dict[str, Any]:
+    """A record without what format 2 added."""
+    return {k: v for k, v in record.items() if k not in ("v", "envelope")}
 
 
 class DeadLetterStore:

@@ -23,6 +23,11 @@ a few Redis calls per message id, made inside one script call per bundle
   parked or dead-lettered it goes. So two statuses of a message are never on their way to a
   target at once, and the newest one is the last posted. Done marks, parking and dead letters
   release the reservation of their envelope.
+- **The release before** (0.1.0) claimed per event, `event:<target>:<event_id>` =
+  `pending:<envelope id>` or `done`, and reads nothing else. While RELAY_COMPAT_0_1 is `on` or
+  `read`, such a claim stands for the claims of message ids whose hash has none (a copy of an
+  event 0.1.0 delivered is a duplicate); while it is `on`, admission writes one too, so that a
+  0.1.0 worker counts copies of what this release took duplicates. Forgetting drops it.
 - **Format**, field `v` (`ledger_scripts.FORMAT`): a worker that meets a newer version leaves
   the event for a worker that knows it (`Admitted.newer`).
 """
@@ -40,6 +45,8 @@ from worker.settings import Settings, get_settings
 from worker.stores.connection import get_redis, key
 from worker.stores.ledger_scripts import ADMIT, MARK
 
+COMPAT = {"off": 0, "read": 1, "on": 2}
+"""RELAY_COMPAT_0_1 as the scripts take it."""
 # Order of statuses for one message: failed/undelivered are final.
 RANK = {"sent": 0, "delivered": 1, "read": 2, "failed": 3, "undelivered": 3}
 RESERVE_MARGIN = 60.0
@@ -113,6 +120,12 @@ def message_key(target: str, message_id: str) -> str:
     return key("msg", target, message_id)
 
 
+def old_claim_key(target: str, event_id: str) -> str:
+    """0.1.0's claim of an event (`pending:<envelope id>` or `done`), read and written during
+    the upgrade from it (RELAY_COMPAT_0_1)."""
+    return key("event", target, event_id)
+
+
 class EventLedger:
     """Claims message ids and orders statuses (`admit`), then marks them done, releases or
     forgets them (`mark`)."""
@@ -130,13 +143,15 @@ class EventLedger:
         settings = get_settings()
         window = settings.dedup_window
         keys: list[str] = []
-        args: list[str | int] = [len(entries), int(time.time()), int(_life(settings))]
+        compat = COMPAT[settings.compat_0_1]
+        args: list[str | int] = [len(entries), int(time.time()), int(_life(settings)), compat]
         for e in entries:
             keys += [message_key(e.target, mid) for mid in e.message_ids]
             order = 1 if e.status is not None else 0
             ttl = int(max(window, e.hold)) or 1
             args += [e.owner, ttl, e.occurred_ms, RANK.get(e.status or "", 0), order]
             args += [e.event_id, len(e.message_ids)]
+        keys += [old_claim_key(e.target, e.event_id) for e in entries] if compat else []
         out = []
         for e, (fresh, stale, newer, held) in zip(entries, self._admit(keys, args), strict=True):
             ids = e.message_ids
@@ -156,12 +171,14 @@ class EventLedger:
             return
         settings = get_settings()
         keys: list[str] = []
+        compat = COMPAT[settings.compat_0_1]
         args: list[str | int] = [len(marks), int(settings.dedup_window), int(_life(settings))]
-        args.append(int(time.time()))
+        args += [compat, int(time.time())]
         for m in marks:
             keys += [message_key(m.target, mid) for mid in m.message_ids]
             occurred, status = m.order or (0, "sent")
             args += [m.event_id, occurred, RANK[status], m.how, m.owner, len(m.message_ids)]
+        keys += [old_claim_key(m.target, m.event_id) for m in marks] if compat else []
         self._mark(keys, args, client=pipe or self.redis)
 
     def forget(

@@ -88,8 +88,9 @@ def replay(letter_ids: tuple[str, ...], all_: bool, target: str | None) -> None:
     from worker.celery import app
     from worker.intake.publish import Publisher
     from worker.settings import get_settings
+    from worker.stores.connection import current_url
 
-    publisher = Publisher(app, get_settings().bundle_size)
+    publisher = Publisher(app, get_settings().bundle_size, current_url())
 
     store = DeadLetterStore()
     letters = _select(store, letter_ids, all_, target)
@@ -144,6 +145,7 @@ def _replay_receipts(store: DeadLetterStore, letters: list[DeadLetter]) -> None:
     inbox is full."""
     if not letters:
         return
+    from worker.cells.cells import get_cells
     from worker.config import ConfigError, load_config
     from worker.settings import get_settings
     from worker.sources import DEFAULT_CORRELATION_WAIT
@@ -154,12 +156,14 @@ def _replay_receipts(store: DeadLetterStore, letters: list[DeadLetter]) -> None:
         sources = load_config(get_settings().config_path, secrets_for=()).sources
     except ConfigError:
         sources = {}
-    correlations = Correlations()
+    cells = get_cells()
     for letter in letters:
         source = sources.get(letter.event.get("source"))
         wait = source.correlation_wait if source else DEFAULT_CORRELATION_WAIT
-        try:
-            went = correlations.resubmit(letter.event, wait)
+        pmid = letter.event["receipt"].get("provider_message_id")
+        try:  # in the cell where its record is registered (the letter may be kept elsewhere)
+            with cells.inside(cells.of_receipt(str(letter.event.get("source")), str(pmid))):
+                went = Correlations().resubmit(letter.event, wait)
         except InboxFull as exc:
             raise click.ClickException(f"{letter.id} and after: kept; {exc}") from None
         store.remove([letter.id])

@@ -14,6 +14,7 @@ import redis
 
 from worker.config import ConfigError, load_config
 from worker.observe.masking import mask_text
+from worker.ops.cli.cells import cell_for, spread_over_cells
 from worker.ops.cli.dlq import dlq
 from worker.ops.cli.ingress import correlate, ingress
 from worker.ops.cli.reference import reference_command
@@ -62,6 +63,7 @@ main.add_command(ingress)
 main.add_command(correlate)
 main.add_command(reference_command)
 main.add_command(trace_command)
+main.add_command(cell_for)
 
 
 @main.command()
@@ -285,6 +287,8 @@ def _play(
     click.echo(f"{kind} callback to {to_url}: {status} {body.decode(errors='replace')[:200]}")
     sys.exit(0 if 200 <= status < 300 else 1)
 
+
+spread_over_cells(main)
 
 if __name__ == "__main__":
     main()
