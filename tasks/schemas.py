@@ -259,3 +259,27 @@ def load_event(raw: Any, now: float | None = None) -> Event:
     if too_far_ahead(event.occurred_ms, now_ms):
         raise InvalidEvent({"occurred_at": [_AHEAD]})
     return event
+
+
+def load_events(raws: list[Any], now: float | None = None) -> list[Event | InvalidEvent]:
+    """Each raw event validated: its `Event`, or the `InvalidEvent` saying why not. A bundle
+    of objects goes through the schema in one pass (`many=True`: the schema's per-call work
+    once, not per event); when any of them is invalid, each is loaded alone, so every event
+    gets exactly the answer `load_event` gives it."""
+    if raws and all(isinstance(raw, dict) for raw in raws):
+        now_ms = int((time.time() if now is None else now) * 1000)
+        try:
+            events: list[Event] = _SCHEMA.load(raws, many=True)
+        except Exception:  # invalid (or a bug): each alone says which and why
+            pass
+        else:
+            if not any(too_far_ahead(event.occurred_ms, now_ms) for event in events):
+                return list(events)
+    return [_load_or_problem(raw, now) for raw in raws]
+
+
+def _load_or_problem(raw: Any, now: float | None) -> Event | InvalidEvent:
+    try:
+        return load_event(raw, now)
+    except InvalidEvent as exc:
+        return exc

@@ -22,7 +22,8 @@ import redis
 
 from tasks.classify import HttpResult, RetryLater
 from tasks.envelope import Envelope
-from tasks.schemas import InvalidEvent, load_event
+from tasks.events import Event
+from tasks.schemas import InvalidEvent, load_event, load_events
 from worker.config import RelayConfig
 from worker.delivery.admission import Admitter, Routed
 from worker.delivery.answers import AnswerBook, Sheet
@@ -45,9 +46,7 @@ class Pipeline:
         self.admitter = Admitter(ledger, self.settler)
         self.breaker = CircuitBreaker.from_settings(client)
         self.book = AnswerBook(ledger, self.breaker)
-        # A bundle's requests are sent side by side: it costs one answer's time, not the sum.
-        threads = get_settings().http_threads
-        self.sender = Sender(self.book, RateLimiter(client), threads)
+        self.sender = Sender(self.book, RateLimiter(client))
 
     def process_bundle(
         self, envelopes: list[Envelope], settled: set[str] | None = None
@@ -57,8 +56,8 @@ class Pipeline:
         envelopes = [_copy(e) for e in envelopes]
         progress = BundleProgress()
         routed: dict[int, Routed] = {}
-        for i, envelope in enumerate(envelopes):
-            outcome = self._route(envelope, progress.writes)
+        for i, (envelope, loaded) in enumerate(zip(envelopes, _load_all(envelopes), strict=True)):
+            outcome = self._route(envelope, loaded, progress.writes)
             if isinstance(outcome, Settlement):
                 progress.put(i, outcome)
             else:
@@ -92,11 +91,16 @@ class Pipeline:
             why = f"internal error settling the event ({type(exc).__name__})"
             return self.settler.dead(job.envelope, "rejected", why, job.target.name, writes)
 
-    def _route(self, envelope: Envelope, writes: Writes) -> Routed | Settlement:
-        """Schema and routing: the event and its target, or a dead letter saying why not."""
+    def _route(
+        self, envelope: Envelope, loaded: Event | InvalidEvent | None, writes: Writes
+    ) -> Routed | Settlement:
+        """Schema and routing: the event and its target, or a dead letter saying why not.
+        `loaded` is what the bundle's schema pass made of the event (None: load it here)."""
         target_name = field_of(envelope.event, "target")
         try:
-            event = load_event(envelope.event)
+            event = load_event(envelope.event) if loaded is None else loaded
+            if isinstance(event, InvalidEvent):
+                raise event
         except InvalidEvent as exc:
             return self.settler.dead(
                 envelope, "invalid", str(exc), target_name, writes, claims=False
@@ -140,6 +144,15 @@ class Pipeline:
             wait = RetryLater(job.defer_why, max(0.0, job.defer_until - time.time()))
             tally.add(Attempt(part, wait, HttpResult(None)))
         return self.settler.settle(job, writes)
+
+
+def _load_all(envelopes: list[Envelope]) -> list[Event | InvalidEvent | None]:
+    """The bundle's events through the schema in one pass; on a bug, None for each (each is
+    then loaded alone, so that only the event that causes it pays)."""
+    try:
+        return list(load_events([e.event for e in envelopes]))
+    except Exception:
+        return [None] * len(envelopes)
 
 
 def _copy(envelope: Envelope) -> Envelope:

@@ -14,8 +14,8 @@ rate limit Redis cannot answer holds the rest back, unsent).
 
 from __future__ import annotations
 
+import queue
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 import redis
@@ -58,19 +58,23 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class _Sent:
-    future: Future[tuple[HttpResult, Outcome]]
+    """A request sent: its target and the job parts it carries."""
+
     target: Target
     members: list[tuple[Job, OutboundRequest]]
+
+
+Answers = queue.SimpleQueue[tuple[_Sent, HttpResult, Outcome]]
+"""A bundle's answers, each put by the thread that read it."""
 
 
 class Sender:
     """Sends jobs' requests, fewest requests first (coalesced), and tallies the answers."""
 
-    def __init__(self, book: AnswerBook, limiter: RateLimiter, threads: int) -> None:
+    def __init__(self, book: AnswerBook, limiter: RateLimiter) -> None:
         self.limiter = limiter
         self.book = book
         self.exchange = Exchange(book.heard)
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="relay-http")
 
     def send_all(self, jobs: list[Job], deadline: float, sheet: Sheet) -> None:
         """Send every job's plan; each job's tally gets one attempt per request of its plan,
@@ -84,26 +88,26 @@ class Sender:
             (parts[0][0].target, _coalesced(parts[0][0].target, parts))
             for parts in by_target.values()
         ]
+        answers: Answers = queue.SimpleQueue()
         alone = sum(len(requests) for _, requests in coalesced) == 1
-        sent: list[_Sent] = []
+        sent = 0
         for target, requests in coalesced:
-            sent += self._submit(target, requests, deadline, alone, sheet)
-        self._collect(sent, deadline, sheet)
+            sent += self._submit(target, requests, deadline, (sheet, answers, alone))
+        self._collect(sent, answers, deadline, sheet)
 
     def _submit(
         self,
         target: Target,
         requests: list[tuple[OutboundRequest, list[tuple[Job, OutboundRequest]]]],
         deadline: float,
-        alone: bool,
-        sheet: Sheet,
-    ) -> list[_Sent]:
+        how: tuple[Sheet, Answers, bool],
+    ) -> int:
         """Start sending a target's requests, each as soon as the rate limit lets it go (a
         burst after waiting for all slots would break the limit); those it holds back past
         the deadline are deferred instead."""
-        self.exchange.authenticator(target)  # made here, not raced for by the pool's threads
+        self.exchange.authenticator(target)  # made here, on the lane, before any answer comes
         limited_until: float | None = None
-        sent = []
+        sent = 0
         for request, members in requests:
             if limited_until is None:
                 limited_until = self._limited_until(target, deadline)
@@ -111,27 +115,41 @@ class Sender:
                 for job, part in members:
                     _defer(job, part, limited_until, "rate limit reached")
                 continue
-            sent.append(self._start(target, request, members, deadline, (alone, sheet)))
+            self._start(_Sent(target, members), request, deadline, how)
+            sent += 1
         return sent
 
     def _start(
         self,
-        target: Target,
+        sent: _Sent,
         request: OutboundRequest,
-        members: list[tuple[Job, OutboundRequest]],
         deadline: float,
-        how: tuple[bool, Sheet],
-    ) -> _Sent:
-        """Send on the HTTP pool, side by side (a bundle costs about one answer's time, not
-        the sum of its answers'); a bundle's only request is sent in this thread, saving the
-        hand-over to another one, which at moderate rates cost as much as the request."""
-        alone, sheet = how
-        if not alone:
-            future = self._pool.submit(self._ask, target, request, members, deadline, sheet)
-            return _Sent(future, target, members)
-        answered: Future[tuple[HttpResult, Outcome]] = Future()
-        answered.set_result(self._ask(target, request, members, deadline, sheet))
-        return _Sent(answered, target, members)
+        how: tuple[Sheet, Answers, bool],
+    ) -> None:
+        """Hand the request to the HTTP loop, which runs a bundle's requests side by side (a
+        bundle costs about one answer's time, not the sum of its answers'); the answer goes
+        to `answers`. An acceptance's done marks are noted in the thread that read the
+        answer, before anything else can happen to the bundle. A bundle's only request is
+        sent on this thread: the hand-over to the loop and back cost, at moderate rates, as
+        much as the request."""
+        sheet, answers, alone = how
+        if alone:
+            answers.put((sent, *self._ask(sent.target, request, sent.members, deadline, sheet)))
+            return
+
+        def answered(result: HttpResult, outcome: Outcome) -> None:
+            try:
+                if isinstance(outcome, Delivered):
+                    marks = [done_mark(job, part.message_ids) for job, part in sent.members]
+                    self.book.note(sheet, marks)
+            finally:  # the bundle waits for this answer: it must come, whatever happened
+                answers.put((sent, result, outcome))
+
+        try:
+            self.exchange.start(sent.target, request, deadline, answered)
+        except Exception as exc:  # a bug before it was sent: the bundle must not wait for it
+            why = f"internal error sending the request ({type(exc).__name__})"
+            answered(HttpResult(None, network_error=why), Permanent(why))
 
     def _ask(
         self,
@@ -141,23 +159,16 @@ class Sender:
         deadline: float,
         sheet: Sheet,
     ) -> tuple[HttpResult, Outcome]:
-        """One request and its answer; an acceptance's done marks noted at once, in the
-        thread that read it, before anything else can happen to the bundle."""
+        """One request and its answer, waited for; an acceptance's done marks noted at once."""
         result, outcome = self.exchange(target, request, deadline)
         if isinstance(outcome, Delivered):
             self.book.note(sheet, [done_mark(job, part.message_ids) for job, part in members])
         return result, outcome
 
-    def _collect(self, sent: list[_Sent], deadline: float, sheet: Sheet) -> None:
+    def _collect(self, sent: int, answers: Answers, deadline: float, sheet: Sheet) -> None:
         """Credit each answer as it comes."""
-        by_future = {s.future: s for s in sent}
-        for future in as_completed(by_future):
-            one = by_future.pop(future)
-            try:
-                result, outcome = future.result()
-            except Exception as exc:  # a bug: the request may have been accepted, so no retry
-                result = HttpResult(None, network_error=f"internal error: {type(exc).__name__}")
-                outcome = Permanent(f"internal error sending the request ({type(exc).__name__})")
+        for _ in range(sent):
+            one, result, outcome = answers.get()
             if isinstance(outcome, Permanent) and len(one.members) > 1:
                 for member in one.members:  # whose fault was it? ask one part at a time
                     alone, answer = self._ask(one.target, member[1], [member], deadline, sheet)

@@ -1,116 +1,135 @@
-"""HTTP transport: one pooled keep-alive urllib3 manager, strict timeouts, a result value.
+"""HTTP transport: requests run on the process's libcurl loop (`worker.delivery.curl`), strict
+limits, a result value.
 
 It never raises for an HTTP status and never follows redirects; `tasks.classify` decides what
-an answer means. Each request has one total deadline (`worker.delivery.deadline`): a socket
-timeout bounds each read, and a target that trickles its status line, headers or body a byte
-at a time would hold a worker thread far past it (and past the visibility timeout).
+an answer means. Each request has one total deadline, `timeout` seconds for connecting,
+sending, the status line, the headers and the body together (libcurl's CURLOPT_TIMEOUT_MS): a
+target that trickles its answer a byte at a time is cut when the time is up, not when one read
+waits too long. Only http and https, no proxy from the environment, no redirect, TLS peers
+verified against Python's default trust store, at most MAX_BODY bytes of an answer kept.
+Token endpoints are fetched through `send` too, under the same deadline.
 
-Requests are sent with urllib3, the library under `requests`, directly: per request
-`requests` spent about as much CPU again on machinery a fixed API target does not need
-(settings merging, environment and proxy look-ups, cookie jars, hooks): measured with py-spy
-under `make bench`, it was a third of a worker's CPU. Token endpoints are fetched through
-`send` too, under the same deadline.
+`start` hands a request over and returns at once (the answer comes to a callback on the loop's
+thread); `send` waits for it. Per request, this costs a tenth of what urllib3 from a pool of
+threads did (bench/README.md, "The HTTP client").
 """
 
 from __future__ import annotations
 
+import os
+import re
+import ssl
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import urllib3
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-)
+import pycurl
 
-from tasks.backoff import parse_retry_after
 from tasks.classify import HttpResult
 from tasks.outbound import OutboundRequest
-from worker.delivery.deadline import WATCHDOG, attach, current_guard
+from worker.delivery.curl import NOT_STARTED, get_loop
 from worker.observe.secrets import KNOWN
 from worker.settings import get_settings
 
 MAX_BODY = 64 * 1024  # enough for any vendor answer; more is garbage we do not keep
 CONNECT_TIMEOUT = 5.0
-USER_AGENT = "delivery-relay (urllib3)"
+USER_AGENT = "delivery-relay (libcurl)"
+_TLS_ERRORS = frozenset((35, 58, 59, 60, 77, 80, 83))  # libcurl's TLS failures, by number
+_UNSAFE = re.compile("[\r\n\0]")
+_TRUST = ssl.get_default_verify_paths()
+# What libcurl would add on its own, taken off unless the request sets it: only the headers a
+# request names (and Host, Content-Length, User-Agent) go out, as with urllib3 before.
+_NOT_ADDED = {"accept": "Accept:", "content-type": "Content-Type:", "expect": "Expect:"}
 
-# One connection pool per target host (thread-safe), each keeping as many connections alive as
-# the worker sends requests side by side (RELAY_HTTP_THREADS), and each URL's pool and path
-# worked out once: a target's few endpoints are called thousands of times a second, and
-# urllib3's PoolManager spent as much on finding the pool again as on the request.
-_routes: dict[str, tuple[urllib3.HTTPConnectionPool, str]] = {}
-_pools: dict[tuple[str, str, int | None], urllib3.HTTPConnectionPool] = {}
-_routes_lock = threading.Lock()
-_timeouts: dict[float, urllib3.Timeout] = {}
+NOT_SENT = HttpResult(None, network_error="not sent: task budget spent")
+"""What `start` answers for a request whose `start_by` passed before it could be sent."""
+Answered = Callable[[HttpResult], None]
+_idle: list[Any] = []  # easy handles to reuse (their options are all set again per request)
+_local = threading.local()  # each thread's own easy handle, for `send`
 
 
-class _Watched:
-    """What a connection tells the request's deadline guard: that it is the one in use, and
-    its socket's descriptor (the watchdog shuts it down at the deadline)."""
+class _Exchange:
+    """One request on the loop: its easy handle, what came back, and whom to tell."""
 
-    relay_fd = -1
+    __slots__ = (
+        "answered",
+        "chunks",
+        "credentials",
+        "easy",
+        "pooled",
+        "redact",
+        "size",
+        "start_by",
+        "started",
+        "timeout",
+    )
 
-    def _new_conn(self) -> Any:
-        attach(self)
-        sock = super()._new_conn()  # type: ignore[misc]
-        self.relay_fd = sock.fileno()
-        return sock
+    def __init__(self, easy: Any, timeout: float, answered: Answered) -> None:
+        self.easy, self.timeout, self.answered = easy, timeout, answered
+        self.start_by: float | None = None
+        self.pooled = True
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.started = time.monotonic()
+        self.redact = True
+        self.credentials: tuple[str, ...] = ()
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        attach(self)
-        super().request(*args, **kwargs)  # type: ignore[misc]
+    def write(self, chunk: bytes) -> int | None:
+        self.chunks.append(chunk)
+        self.size += len(chunk)
+        return 0 if self.size > MAX_BODY else None  # 0: libcurl stops reading (a write error)
 
-    def close(self) -> None:
-        # Under the guard's lock: the watchdog never shuts down a descriptor being given back.
-        guard = current_guard()
-        if guard is None:
-            self.relay_fd = -1
-            super().close()  # type: ignore[misc]
+    def finish(self, error: int, message: str) -> None:
+        easy = self.easy
+        if error == NOT_STARTED:
+            _idle.append(easy)  # (only the loop's transfers have a turn to wait for)
+            self.answered(NOT_SENT)
             return
-        with guard.lock:
-            self.relay_fd = -1
-            super().close()  # type: ignore[misc]
+        status = int(easy.getinfo(pycurl.RESPONSE_CODE)) or None
+        os_errno = int(easy.getinfo(pycurl.OS_ERRNO))
+        duration = time.monotonic() - self.started
+        # Retry-After as libcurl read it (seconds, or an HTTP date made seconds from now; 0
+        # when absent, or past: the same wait as none).
+        retry_after = float(easy.getinfo(pycurl.RETRY_AFTER)) or None
+        easy.setopt(pycurl.WRITEFUNCTION, _drop)  # no reference back to this exchange
+        if self.pooled:
+            _idle.append(easy)
+        body = b"".join(self.chunks)[:MAX_BODY]
+        if self.redact and body:
+            body = KNOWN.redact_bytes(body, self.credentials)
+        if error and not (error == pycurl.E_WRITE_ERROR and self.size > MAX_BODY):
+            why = _failure(error, os_errno, duration, self.timeout)
+            cut = status is not None and not why.startswith("no complete")
+            why = f"answer cut off: {why}" if cut else why
+            self.answered(HttpResult(None, body=body, duration=duration, network_error=why))
+            return
+        self.answered(HttpResult(status, body=body, retry_after=retry_after, duration=duration))
 
 
-class _WatchedHTTP(_Watched, HTTPConnection):
-    pass
+def _drop(_: bytes) -> None:
+    return None
 
 
-class _WatchedHTTPS(_Watched, HTTPSConnection):
-    pass
-
-
-def _route(url: str) -> tuple[urllib3.HTTPConnectionPool, str]:
-    """The connection pool and request path for `url`."""
-    found = _routes.get(url)
-    if found is None:
-        with _routes_lock:
-            parts = urllib3.util.parse_url(url)
-            host_key = (parts.scheme or "http", parts.host or "", parts.port)
-            pool = _pools.get(host_key)
-            if pool is None:
-                size = get_settings().http_threads
-                pool = _pools[host_key] = urllib3.connection_from_url(
-                    url, maxsize=size, block=False, retries=False
-                )
-                pool.ConnectionCls = _WatchedHTTPS if parts.scheme == "https" else _WatchedHTTP
-            found = _routes[url] = (pool, parts.request_uri)
-    return found
-
-
-def _timeout(seconds: float) -> urllib3.Timeout:
-    found = _timeouts.get(seconds)
-    if found is None:
-        found = _timeouts[seconds] = urllib3.Timeout(
-            connect=min(CONNECT_TIMEOUT, seconds), read=seconds
-        )
-    return found
+def start(
+    request: OutboundRequest,
+    auth_headers: Mapping[str, str],
+    timeout: float,
+    answered: Answered,
+    *,
+    redact: bool = True,
+    start_by: float | None = None,
+) -> None:
+    """Send one request; `answered` gets what came back (or the network error) as an
+    `HttpResult`, on the loop's thread, once, within `timeout` seconds in all once sent. A
+    request waits while RELAY_HTTP_THREADS others are in flight; one still waiting at
+    `start_by` (time.monotonic()) is not sent: its answer is NOT_SENT. With `redact`, known
+    secrets (and the credentials sent) are taken out of the body; a token endpoint's answer is
+    read as it is (it *is* a secret)."""
+    exchange = _prepared(request, auth_headers, timeout, answered, redact, None)
+    if exchange is not None:
+        exchange.start_by = start_by
+        get_loop(get_settings().http_threads).submit(exchange)
 
 
 def send(
@@ -120,102 +139,129 @@ def send(
     *,
     redact: bool = True,
 ) -> HttpResult:
-    """Send one request and read its answer within `timeout` seconds in all (connecting,
-    sending, the status line, headers and body); return what came back, or the network error,
-    as an `HttpResult`. With `redact`, known secrets (and the credentials sent) are taken out
-    of the body; a token endpoint's answer is read as it is (it *is* a secret)."""
-    started = time.monotonic()
-    headers = {"User-Agent": USER_AGENT, **request.headers, **auth_headers}
-    guard = WATCHDOG.guard(started + timeout)
-    response: urllib3.BaseHTTPResponse | None = None
+    """Send one request on this thread and wait for its answer (the rules of `start`; no
+    turn to wait for). Each thread keeps a connection per target host alive for it: a lone
+    request spares the hand-over to the loop's thread and back, which at moderate rates cost
+    as much as the request."""
+    got: list[HttpResult] = []
+    exchange = _prepared(request, auth_headers, timeout, got.append, redact, _own_easy())
+    if exchange is None:
+        return got[0]
+    error, message = 0, ""
     try:
-        with guard:  # closed before the connection goes back to the pool
-            pool, path = _route(request.url)
-            response = pool.urlopen(
-                request.method,
-                path,
-                body=request.body,
-                headers=headers,
-                timeout=_timeout(timeout),
-                redirect=False,  # a 3xx is an answer for `classify`, never followed
-                retries=False,
-                preload_content=False,
-                assert_same_host=False,
-            )
-            body, complete = _read_body(response, guard.deadline)
-    except HTTPError as exc:
-        if response is not None:
-            response.close()
-        error = _failure(exc, guard.expired or time.monotonic() >= guard.deadline, timeout)
-        cut = response is not None and not error.startswith("no complete")
-        error = f"answer cut off: {error}" if cut else error
-        return HttpResult(None, duration=time.monotonic() - started, network_error=error)
-    if redact:
-        body = KNOWN.redact_bytes(body, _credentials(auth_headers))
-    return _answer(response, body, complete, started, timeout)
+        exchange.easy.perform()
+    except pycurl.error as exc:
+        error, message = int(exc.args[0]), str(exc.args[1])
+    exchange.finish(error, message)
+    return got[0]
 
 
-def _answer(
-    response: urllib3.BaseHTTPResponse,
-    body: bytes,
-    complete: bool,
-    started: float,
+def _prepared(
+    request: OutboundRequest,
+    auth_headers: Mapping[str, str],
     timeout: float,
-) -> HttpResult:
-    """The answer whose body was read (whole, or up to MAX_BODY or the deadline)."""
-    if complete:
-        response.release_conn()
+    answered: Answered,
+    redact: bool,
+    easy: Any,
+) -> _Exchange | None:
+    """The request on an easy handle (`easy`, or one from the shared pool when None), or None
+    when it cannot be sent (`answered` was told why)."""
+    headers = _header_lines(request.headers, auth_headers)
+    if headers is None:
+        why = "internal error: a header holds a line break or NUL"
+        answered(HttpResult(None, network_error=why))
+        return None
+    pooled = easy is None
+    if easy is None:
+        easy = _idle.pop() if _idle else _new_easy()
+    exchange = _Exchange(easy, timeout, answered)
+    exchange.redact, exchange.pooled = redact, pooled
+    if redact:
+        exchange.credentials = _credentials(auth_headers)
+    _configure(easy, request, headers, timeout)
+    # No header callback: each one takes the GIL again, eight times an answer; libcurl keeps
+    # the status and Retry-After for `finish`.
+    easy.setopt(pycurl.WRITEFUNCTION, exchange.write)
+    return exchange
+
+
+def _own_easy() -> Any:
+    """This thread's easy handle (a forked child makes its own: the parent's connections are
+    not its to use)."""
+    found: tuple[int, Any] | None = getattr(_local, "easy", None)
+    if found is None or found[0] != os.getpid():
+        found = _local.easy = (os.getpid(), _new_easy())
+    return found[1]
+
+
+def _configure(easy: Any, request: OutboundRequest, headers: list[str], timeout: float) -> None:
+    easy.setopt(pycurl.URL, request.url)
+    easy.setopt(pycurl.HTTPHEADER, headers)
+    easy.setopt(pycurl.TIMEOUT_MS, max(1, round(timeout * 1000)))
+    easy.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, round(min(CONNECT_TIMEOUT, timeout) * 1000)))
+    if request.method == "GET":
+        easy.setopt(pycurl.HTTPGET, 1)
     else:
-        response.close()  # the rest of the body is unread: the connection cannot be reused
-        if time.monotonic() >= started + timeout:
-            return HttpResult(
-                None,
-                body=body,
-                duration=time.monotonic() - started,
-                network_error=f"no complete answer within {_seconds(timeout)}s",
-            )
-    return HttpResult(
-        response.status,
-        body=body,
-        retry_after=parse_retry_after(response.headers.get("Retry-After"), time.time()),
-        duration=time.monotonic() - started,
-    )
+        easy.setopt(pycurl.POSTFIELDS, request.body)  # pycurl keeps the bytes alive meanwhile
+        if request.method == "POST":
+            easy.unsetopt(pycurl.CUSTOMREQUEST)
+        else:
+            easy.setopt(pycurl.CUSTOMREQUEST, request.method)
 
 
-def _credentials(auth_headers: Mapping[str, str]) -> list[str]:
+def _new_easy() -> Any:
+    easy = pycurl.Curl()
+    easy.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+    easy.setopt(pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTPS)
+    easy.setopt(pycurl.FOLLOWLOCATION, 0)  # a 3xx is an answer for `classify`, never followed
+    easy.setopt(pycurl.PROXY, "")  # never a proxy from the environment (it would see tokens)
+    easy.setopt(pycurl.NOSIGNAL, 1)
+    easy.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
+    easy.setopt(pycurl.USERAGENT, USER_AGENT)
+    easy.setopt(pycurl.SSL_VERIFYPEER, 1)
+    easy.setopt(pycurl.SSL_VERIFYHOST, 2)
+    if _TRUST.cafile:
+        easy.setopt(pycurl.CAINFO, _TRUST.cafile)
+    if _TRUST.capath:
+        easy.setopt(pycurl.CAPATH, _TRUST.capath)
+    return easy
+
+
+def _header_lines(*blocks: Mapping[str, str]) -> list[str] | None:
+    """The request's header lines (None if one could smuggle another in), and what libcurl
+    must not add on its own."""
+    lines = [f"{name}: {value}" for block in blocks for name, value in block.items()]
+    if _UNSAFE.search("".join(lines)):
+        return None
+    named = {name.lower() for block in blocks for name in block}
+    lines += [off for name, off in _NOT_ADDED.items() if name not in named]
+    return lines
+
+
+def _credentials(auth_headers: Mapping[str, str]) -> tuple[str, ...]:
     """The credentials a request carried (a header's value, and its token without the scheme):
     a target that echoes them in its answer must not put them in a dead letter or in Flower."""
-    values = list(auth_headers.values())
-    return values + [v.partition(" ")[2] for v in values if " " in v]
+    values = tuple(auth_headers.values())
+    return values + tuple(v.partition(" ")[2] for v in values if " " in v)
 
 
-def _read_body(response: urllib3.BaseHTTPResponse, deadline: float) -> tuple[bytes, bool]:
-    """Read at most MAX_BODY bytes before `deadline`; say whether the body was complete.
-
-    `read1` returns whatever one socket read brings, so a body trickling a byte at a time is
-    checked against the deadline after every byte instead of blocking for a full chunk."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = response.read1(16 * 1024)
-        if not chunk:
-            return b"".join(chunks), True
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > MAX_BODY or time.monotonic() >= deadline:
-            return b"".join(chunks)[:MAX_BODY], False
-
-
-def _failure(exc: HTTPError, expired: bool, timeout: float) -> str:
-    if expired or isinstance(exc, ReadTimeoutError):
+def _failure(error: int, os_errno: int, duration: float, timeout: float) -> str:
+    """What a libcurl error means, in the words the relay used with urllib3."""
+    if error == pycurl.E_OPERATION_TIMEDOUT:
+        if duration < min(CONNECT_TIMEOUT, timeout) + 0.05 <= timeout:
+            return "connect timeout"
         return f"no complete answer within {_seconds(timeout)}s"
-    # NewConnectionError subclasses ConnectTimeoutError in urllib3 2: test it first.
-    if isinstance(exc, NewConnectionError | ProtocolError):
-        cause = exc.__cause__ or (exc.args[1] if len(exc.args) > 1 else exc)
-        return f"connection failed: {type(cause).__name__}"
-    if isinstance(exc, ConnectTimeoutError):
-        return "connect timeout"
-    return type(exc).__name__
+    if error == pycurl.E_COULDNT_RESOLVE_HOST:
+        return "connection failed: gaierror"
+    if error == pycurl.E_GOT_NOTHING:
+        return "connection failed: RemoteDisconnected"
+    if error == pycurl.E_PARTIAL_FILE:
+        return "connection failed: IncompleteRead"
+    if error in _TLS_ERRORS:  # a handshake or a certificate that did not verify
+        return "connection failed: SSLError"
+    if os_errno:
+        return f"connection failed: {type(OSError(os_errno, '')).__name__}"
+    return f"connection failed: curl error {error}"
 
 
 def _seconds(value: float) -> str:

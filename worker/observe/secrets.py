@@ -39,6 +39,7 @@ class KnownSecrets:
         self._recent: deque[str] = deque(maxlen=RECENT)
         self._ordered: tuple[str, ...] = ()
         self._ordered_bytes: tuple[bytes, ...] = ()
+        self._also_bytes: dict[tuple[str, ...], tuple[bytes, ...]] = {}
 
     def add(self, values: Iterable[str]) -> None:
         """Remember configured secrets for the life of the process."""
@@ -70,10 +71,17 @@ class KnownSecrets:
                 text = text.replace(secret, FILTERED)
         return text
 
-    def redact_bytes(self, data: bytes, also: Iterable[str] = ()) -> bytes:
+    def redact_bytes(self, data: bytes, also: tuple[str, ...] = ()) -> bytes:
         """The same for bytes (a target's answer), compared as UTF-8. Called for every answer:
-        the known secrets are kept encoded, and a secret absent costs one search."""
-        for secret in (*self._ordered_bytes, *(_utf8(s) for s in _longest_first(also))):
+        the known secrets are kept encoded, and so are the last few sets of `also` (a
+        target's credentials, the same for thousands of answers); a secret absent costs one
+        search."""
+        extra = self._also_bytes.get(also)
+        if extra is None:
+            if len(self._also_bytes) >= RECENT:
+                self._also_bytes.clear()
+            extra = self._also_bytes[also] = tuple(_utf8(s) for s in _longest_first(also))
+        for secret in (*self._ordered_bytes, *extra):
             if secret in data:
                 data = data.replace(secret, _FILTERED_BYTES)
         return data

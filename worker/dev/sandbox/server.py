@@ -148,6 +148,7 @@ class _Server(ThreadingHTTPServer):
     """The threading server, tracking open connections so that `stop()` can close them."""
 
     daemon_threads = True
+    request_queue_size = 1024  # a bundle's connections come at once; 5 made them wait seconds
 
     def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
         self.sandbox = sandbox
