@@ -26,7 +26,7 @@ from typing import Any
 import redis
 
 from worker.settings import get_settings
-from worker.stores.connection import get_redis, key, text_of
+from worker.stores.connection import get_redis, key, run_script, text_of
 
 # KEYS[1]: the target's state hash. ARGV: now, threshold, base cool-down, max cool-down,
 # failures. Counts that many retryable failures and returns {open_until, failures}. A failure
@@ -195,7 +195,7 @@ class CircuitBreaker:
         for target in failing:  # after every DEL: their replies are the pipe's last ones
             args = [now, policy.threshold, policy.cooldown, policy.max_cooldown]
             args.append(heard[target][1])
-            self._fail(keys=[self._key(target)], args=args, client=pipe)
+            run_script(self._fail, [self._key(target)], args, pipe)
 
         def read(replies: list[Any]) -> None:
             tail = replies[len(replies) - len(failing) :] if failing else []

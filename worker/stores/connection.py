@@ -6,7 +6,7 @@ import contextlib
 import copy
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.commands.core import Script
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
@@ -193,6 +194,19 @@ def _master_through_sentinels(url: str, options: dict[str, Any]) -> redis.Redis:
         **options,
     )
     return client
+
+
+def run_script(
+    script: Script, keys: Sequence[Any], args: Sequence[Any], pipe: redis.Redis | None = None
+) -> Any:
+    """Run `script` now (EVALSHA, loaded again if Redis lost it), or queue it on `pipe` by its
+    text (EVAL). redis-py's scripts on a pipeline ask SCRIPT EXISTS before every execution:
+    a round trip more per bundle. Redis finds a known text in its script cache by its hash,
+    and EVAL never fails with NOSCRIPT (a restarted or failed-over Redis), which in a
+    pipeline would fail one write among others that went through."""
+    if pipe is None:
+        return script(keys=keys, args=args)
+    return pipe.eval(text_of(script.script), len(keys), *keys, *args)
 
 
 def key(*parts: str) -> str:

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import redis
 
 from worker.settings import get_settings
-from worker.stores.connection import get_redis, key, text_of
+from worker.stores.connection import get_redis, key, run_script, text_of
 from worker.stores.ledger import Done
 
 FORMAT = 2
@@ -173,7 +173,7 @@ class DeadLetterStore:
         args += [settings.dlq_max_size if bound is None else bound, source or ""]
         for letter in letters:
             args += [letter.id, letter.to_json()]
-        self._add(keys=[items, index, self.registry], args=args, client=pipe or self.redis)
+        run_script(self._add, [items, index, self.registry], args, pipe)
 
     def _keys(self, source: str | None) -> tuple[str, str]:
         if source is None:

@@ -42,7 +42,7 @@ from typing import Literal
 import redis
 
 from worker.settings import Settings, get_settings
-from worker.stores.connection import get_redis, key
+from worker.stores.connection import get_redis, key, run_script
 from worker.stores.ledger_scripts import ADMIT, MARK
 
 COMPAT = {"off": 0, "read": 1, "on": 2}
@@ -179,7 +179,7 @@ class EventLedger:
             occurred, status = m.order or (0, "sent")
             args += [m.event_id, occurred, RANK[status], m.how, m.owner, len(m.message_ids)]
         keys += [old_claim_key(m.target, m.event_id) for m in marks] if compat else []
-        self._mark(keys, args, client=pipe or self.redis)
+        run_script(self._mark, keys, args, pipe)
 
     def forget(
         self,
