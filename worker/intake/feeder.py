@@ -52,6 +52,10 @@ T = TypeVar("T")
 
 BLOCK = 1.0  # seconds BLMOVE waits for a first item; bounds how long stop() takes
 MAX_PAUSE = 5.0  # cap on the wait after an error: Redis may be down a while
+QUIET = 1.0
+"""Seconds after a lane found nothing waiting during which it waits with BLMOVE without
+asking the script first; so each lane is read, and a dead worker's items are taken, at least
+about once a second while the inbox is quiet."""
 GROW = 0.003
 """Seconds the next bundle waits for company while another lane is busy: at moderate rates a
 bundle per event would cost more CPU than the events; an idle worker sends a lone event at
@@ -95,6 +99,7 @@ class Feeder:
         for lane in range(max(1, lanes)):
             self._free.put(lane)
         self.lanes = max(1, lanes)
+        self._quiet_until = [0.0] * self.lanes  # monotonic time until which a lane only waits
         self._pool = ThreadPoolExecutor(self.lanes, thread_name_prefix="relay-lane")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -150,16 +155,20 @@ class Feeder:
         The script first: it reads the lane (for an item whose BLMOVE reply was lost, or whose
         removal a failover undid: an idle lane would otherwise hold it, leased, for good) and
         takes what waits, a dead worker's items before the inbox's. Only when nothing waits
-        does BLMOVE wait for the inbox (one script call a bundle while busy, two calls per
-        idle second)."""
+        does BLMOVE wait for the inbox, and the script then takes the item BLMOVE moved (one
+        script call a bundle while busy). A lane whose script found nothing waiting less
+        than QUIET s ago goes straight to BLMOVE: at moderate rates events come one at a
+        time, and asking first would cost each a round trip more."""
         name = lane_name(self.owner, lane)
         items_key, _, since = lane_keys(name)
         keys = [self.inbox, items_key, since, self.ids, self.lease, lanes_key(), resumed_key()]
         args: list[str | float] = [self.bundle_size, self.max_bytes, time.time(), self.owner]
         args += [self.lease_seconds, name]
-        held = self._take(keys=keys, args=args)
-        if held or block <= 0:  # BLMOVE with 0 would wait forever
-            return [bytes_of(item) for item in held]
+        if time.monotonic() >= self._quiet_until[lane] or block <= 0:
+            held = self._take(keys=keys, args=args)
+            if held or block <= 0:  # BLMOVE with 0 would wait forever
+                return [bytes_of(item) for item in held]
+            self._quiet_until[lane] = time.monotonic() + QUIET
         # Redis takes a decimal timeout; the stubs say int, but int(0.5) = 0 blocks forever.
         timeout: Any = block
         if self.redis.blmove(self.inbox, items_key, timeout, "LEFT", "RIGHT") is None:
