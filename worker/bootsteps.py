@@ -152,10 +152,14 @@ class LaneDelivery:
         began = time.monotonic()
         outcomes = run_local(envelopes, settled)
         self._told(lambda: self.events.finished(task_id, ends(envelopes, outcomes), began))
-        # As Celery logs a task's end: the state (a dead letter outranks a retry) and summary.
-        keys = [event_key(e.event) for e in envelopes] if task_id else None
-        verdict = summarize(outcomes, task_id is not None, keys)
-        lane_log.info("%s in a lane: %s: %.300s", name, verdict.state, verdict.summary)
+        # As Celery logs a task's end: the state (a dead letter outranks a retry) and summary;
+        # at INFO only when something was parked or dead-lettered, as for attempts (at
+        # moderate rates a bundle is an event or two, and its line cost a tenth of its CPU).
+        level = logging.DEBUG if all(o.state == "done" for o in outcomes) else logging.INFO
+        if lane_log.isEnabledFor(level):
+            keys = [event_key(e.event) for e in envelopes] if task_id else None
+            verdict = summarize(outcomes, task_id is not None, keys)
+            lane_log.log(level, "%s in a lane: %s: %.300s", name, verdict.state, verdict.summary)
 
     def _started(self, name: str, envelopes: list[Envelope]) -> str | None:
         if self.events.on() is None:

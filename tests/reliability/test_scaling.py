@@ -17,7 +17,8 @@ EVENTS = 3000
 def test_three_workers_share_the_work_without_loss_or_duplicates(
     relay: Relay, sandbox: Sandbox, figures
 ) -> None:
-    # given three workers
+    # given three workers (at DEBUG: a bundle that is all done logs its line only then)
+    relay.env["RELAY_LOG_LEVEL"] = "DEBUG"
     for name in ("one", "two", "three"):
         relay.start_worker(name)
     statuses = ("delivered", "failed", "sent", "undelivered")

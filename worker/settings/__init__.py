@@ -206,8 +206,8 @@ class Settings(CellSettings):
         "RELAY_LOG_LEVEL",
         "INFO",
         "choice",
-        "The relay's own log level: INFO logs a line per failed attempt; DEBUG adds one per "
-        "delivered attempt.",
+        "The relay's own log level: INFO logs a line per failed attempt and per bundle that "
+        "parked or dead-lettered an event; DEBUG adds one per delivered attempt and bundle.",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
     )
     bundle_size: int = setting(
