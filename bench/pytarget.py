@@ -57,10 +57,9 @@ class Handler:
                 await writer.drain()
                 if self.server == "fast" and b"lat-" in body:
                     ended = time.time()
-                    with self.log.open("a") as out:
-                        out.write(
-                            f"{ended:.6f} {ended - started:.6f} {body.decode(errors='replace')}\n"
-                        )
+                    text = body.decode(errors="replace").replace("\r", "\\r").replace("\n", "\\n")
+                    with self.log.open("a") as out:  # one line a request, as nginx escapes it
+                        out.write(f"{ended:.6f} {ended - started:.6f} {text}\n")
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
