@@ -3,19 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-
-import pytest
 
 from tests.support.cli import run_relay_cli
-from tests.support.harness import own_key_prefix
 from worker.dev.local_redis import free_port
-
-
-@pytest.fixture
-def prefix(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    with own_key_prefix(redis_url, monkeypatch, "t-cell-down") as name:
-        yield name
 
 
 def test_status_shows_the_cells_it_reaches_and_names_the_one_it_cannot(
