@@ -1,4 +1,5 @@
-"""Three cells on this machine: a redis-server each, a worker each, one ingress over them all."""
+"""Fixtures of the cell tests: a key prefix of the test's own on the session's Redis, and a fleet
+of three cells on this machine (a redis-server each, a worker each, one ingress over them all)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,16 @@ from dataclasses import dataclass
 import pytest
 
 from tests.support.cells import CellRelay, redis_servers
+from tests.support.harness import own_key_prefix
 from tests.support.ingress import INGRESS_CONFIG, SECRETS, Ingress
 from worker.dev.sandbox import Sandbox
 from worker.settings import get_settings
+
+
+@pytest.fixture
+def prefix(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    with own_key_prefix(redis_url, monkeypatch, "t-cells") as name:
+        yield name
 
 
 @dataclass

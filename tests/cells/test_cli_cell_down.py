@@ -3,20 +3,9 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from collections.abc import Iterator
 
-import pytest
-
-from tests.support.harness import own_key_prefix
+from tests.support.cli import run_relay_cli
 from worker.dev.local_redis import free_port
-
-
-@pytest.fixture
-def prefix(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    with own_key_prefix(redis_url, monkeypatch, "t-cell-down") as name:
-        yield name
 
 
 def test_status_shows_the_cells_it_reaches_and_names_the_one_it_cannot(
@@ -25,14 +14,7 @@ def test_status_shows_the_cells_it_reaches_and_names_the_one_it_cannot(
     down = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     env = {**os.environ, "RELAY_CELLS": f"{redis_url},{down}", "RELAY_KEY_PREFIX": prefix}
     env.pop("REDIS_URL", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "worker.ops.cli.main", "status"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_relay_cli("status", env=env)
     assert done.returncode == 1
     assert "== cell 0 (" in done.stdout and "inbox" in done.stdout.lower()
     assert f"cell 1 ({down})" in done.stderr and "cannot reach Redis" in done.stderr

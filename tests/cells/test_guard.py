@@ -7,23 +7,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
-from tests.support.harness import CONFIG, own_key_prefix
+from tests.support.harness import CONFIG
 from worker.cells.cells import Cells
 from worker.cells.guard import list_problem
 
 A, B, C, D = (f"redis://h{n}:6379/0" for n in "abcd")
-
-
-@pytest.fixture
-def prefix(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    with own_key_prefix(redis_url, monkeypatch, "t-cells-guard") as name:
-        yield name
 
 
 @pytest.mark.parametrize(

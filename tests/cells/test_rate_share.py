@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from tests.support.harness import own_key_prefix
 from worker.settings import get_settings
 from worker.stores.ratelimit import RateLimiter
-
-
-@pytest.fixture
-def prefix(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    with own_key_prefix(redis_url, monkeypatch, "t-cells-rate") as name:
-        yield name
 
 
 @pytest.mark.parametrize(

@@ -3,12 +3,9 @@ callback's plans merged into one answer, and the state gauges labelled by cell."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from prometheus_client.core import GaugeMetricFamily
 
-from tests.support.harness import own_key_prefix
 from worker.cells.labels import with_cell
 from worker.ingress.cells import merged, shared
 from worker.ops.gauges import StateCollector
@@ -52,12 +49,6 @@ def test_with_cell_labels_every_sample_and_none_leaves_them_as_they_were() -> No
     plain = GaugeMetricFamily("relay_y", "y", value=1)
     (same,) = with_cell([plain], None)
     assert [s.labels for s in same.samples] == [{}]
-
-
-@pytest.fixture
-def prefix(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    with own_key_prefix(redis_url, monkeypatch, "t-cell-gauges") as name:
-        yield name
 
 
 def test_a_cells_workers_report_their_cells_state_under_its_label(

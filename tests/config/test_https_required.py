@@ -3,14 +3,13 @@ says `allow_http = true`: a plain http:// URL sends the token and the events in 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.config.documents import ENV, document, md, problems_of, sf
+from tests.support.cli import run_relay_cli
 from worker.config import parse_config
 
 pytestmark = pytest.mark.timeout(30)
@@ -94,14 +93,7 @@ def test_check_config_reports_plain_http_and_exits_non_zero(tmp_path: Path) -> N
     env = {"RELAY_CONFIG": str(text), "SF_TOKEN": "t-1234", "PATH": "/usr/bin:/bin"}
 
     # when the operator checks it
-    done = subprocess.run(
-        [sys.executable, "-m", "worker.ops.cli.main", "check-config"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_relay_cli("check-config", env=env)
 
     # then it says which URL, why, and what to do
     assert done.returncode == 1

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 
 import pytest
 
+from tests.support.cli import RELAY_CLI
 from worker.dev.local_redis import free_port
 from worker.dev.processes import worker_argv
 
@@ -24,11 +24,10 @@ SAID = [
     "RELAY_VISIBILITY_TIMEOUT='0': must be a number from 2 to 3,600 s",
     "RELAY_BATCH='0': must be a whole number from 1 to 10,000",
 ]
-INGRESS = [sys.executable, "-m", "worker.ops.cli.main", "ingress", "--port", "0"]
 COMMANDS = {
     "worker": worker_argv("q-settings", "w-settings"),
-    "status": [sys.executable, "-m", "worker.ops.cli.main", "status"],
-    "ingress": INGRESS,
+    "status": [*RELAY_CLI, "status"],
+    "ingress": [*RELAY_CLI, "ingress", "--port", "0"],
 }
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.support.cli import run_relay_cli
 from worker.dev.local_redis import free_port
 
 pytestmark = pytest.mark.timeout(90)
@@ -17,14 +17,7 @@ pytestmark = pytest.mark.timeout(90)
 def health(*flags: str) -> subprocess.CompletedProcess[str]:
     """`relay health` as the probe runs it, with nothing listening where REDIS_URL points."""
     env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
-    return subprocess.run(
-        [sys.executable, "-m", "worker.ops.cli.main", "health", "--worker", "celery@pod-1", *flags],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_relay_cli("health", "--worker", "celery@pod-1", *flags, env=env)
 
 
 def test_the_probe_passes_while_redis_is_away_and_the_plain_check_does_not() -> None:

@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from tests.dev.owners import ancestors, listener, with_environment
+from tests.support.cli import run_relay_cli
 from worker.dev.local_redis import LocalRedis
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,15 +38,7 @@ def _clean_env() -> dict[str, str]:
 
 def _run_dev(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """`relay dev` once through its samples, as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "worker.ops.cli.main", "dev", "--duration", "0"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=150,
-        check=False,
-    )
+    return run_relay_cli("dev", "--duration", "0", env=env, timeout=150, cwd=ROOT)
 
 
 class DevRun:

@@ -58,6 +58,15 @@ def lane_feeder(raw_client: redis.Redis, owner: str) -> Feeder:
     return Feeder(raw_client, deliver, owner, 1, 50)
 
 
+def lane_holding(raw_client: redis.Redis, owner: str, count: int) -> tuple[Feeder, list[bytes]]:
+    """A live worker of this release (its lease renewed) whose lane took `count` events from
+    the inbox; what it took."""
+    Inbox(raw_client).push([json.dumps({"event_id": f"e{i}"}) for i in range(count)])
+    feeder = lane_feeder(raw_client, owner)
+    feeder._renew_lease()
+    return feeder, feeder.take(0, 0)
+
+
 def entry(owner: str, event_id: str = "ev-1", mids: tuple[str, ...] = ("m-1",)) -> Entry:
     return Entry("md", event_id, owner, 600.0, mids, 1000, "delivered")
 
@@ -69,10 +78,8 @@ def test_the_previous_releases_recovery_leaves_a_live_lane_alone(
     prefix: str, raw_client: redis.Redis, previous: Installed
 ) -> None:
     # given a live worker of this release whose lane holds two events
-    Inbox(raw_client).push([json.dumps({"event_id": f"e{i}"}) for i in range(2)])
-    feeder = lane_feeder(raw_client, "new@h:1")
-    feeder._renew_lease()
-    assert len(feeder.take(0, 0)) == 2
+    _, taken = lane_holding(raw_client, "new@h:1", 2)
+    assert len(taken) == 2
 
     # when a worker of the previous release looks for dead bundlers' lists
     code = "from worker.inbox import recover_orphans as r, get_redis; print(r(get_redis()))"
@@ -88,10 +95,7 @@ def test_a_dead_workers_items_never_reach_the_inbox_the_previous_release_reads(
     prefix: str, raw_client: redis.Redis, previous: Installed
 ) -> None:
     # given a worker of this release that died holding three events in its lane
-    Inbox(raw_client).push([json.dumps({"event_id": f"e{i}"}) for i in range(3)])
-    dead = lane_feeder(raw_client, "dead@h:2")
-    dead._renew_lease()
-    taken = dead.take(0, 0)
+    dead, taken = lane_holding(raw_client, "dead@h:2", 3)
     raw_client.delete(dead.lease)
 
     # when this release's recovery takes the lane back, a producer pushes one more event, and

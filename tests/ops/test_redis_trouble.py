@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_relay_cli
 from tests.support.harness import CONFIG
 from worker.dev.local_redis import LocalRedis, free_port
 from worker.dev.processes import worker_argv
@@ -44,14 +44,7 @@ def _env(redis_url: str, tmp: Path | None = None) -> dict[str, str]:
 
 def _relay(env: dict[str, str], *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "worker.ops.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=100,
-        check=False,
-    )
+    result = run_relay_cli(*args, env=env, timeout=100)
     return result, time.monotonic() - started
 
 

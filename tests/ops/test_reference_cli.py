@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tasks.upstream.references import read_reference
 from tests.config.documents import ENV, GOOD_TOML
+from tests.support.cli import run_relay_cli
 
 pytestmark = pytest.mark.timeout(60)
 KEY = "the-reference-key-0123456789"
@@ -30,8 +30,7 @@ def relay(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedPr
     config = tmp_path / "relay.toml"
     config.write_text(GOOD_TOML + SOURCE)
     env = {**os.environ, **ENV, "RELAY_CONFIG": str(config), "TW_TOKEN": "t", "TW_REF_KEY": KEY}
-    argv = [sys.executable, "-m", "worker.ops.cli.main", "reference", *args]
-    return subprocess.run(argv, input=stdin, env=env, capture_output=True, text=True, timeout=30)
+    return run_relay_cli("reference", *args, env=env, stdin=stdin, timeout=30)
 
 
 def test_a_sources_key_signs_and_its_targets_are_checked(tmp_path: Path) -> None:

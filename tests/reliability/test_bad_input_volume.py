@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -44,14 +42,7 @@ def test_malformed_events_at_volume_are_dead_lettered_and_valid_ones_delivered(
 
     # when they are pushed
     started = time.monotonic()
-    pushed = subprocess.run(
-        [sys.executable, "-m", "worker.ops.cli.main", "push", str(path)],
-        env=relay.env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    pushed = relay.cli("push", str(path), timeout=300)
     relay.wait_settled(MALFORMED + VALID, timeout=300)
     seconds = time.monotonic() - started
 

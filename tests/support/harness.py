@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ import pytest
 import redis
 from celery import Celery
 
+from tests.support.cli import run_relay_cli
 from worker.dev.processes import start_group, stop_group, worker_argv
 from worker.ops.status import backlog
 from worker.settings import get_settings
@@ -111,17 +111,11 @@ class Relay:
         for process in self.workers:
             stop_group(process)
 
-    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, stdin: str | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         """Run the `relay` command line with this relay's environment."""
-        return subprocess.run(
-            [sys.executable, "-m", "worker.ops.cli.main", *args],
-            input=stdin,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return run_relay_cli(*args, env=self.env, stdin=stdin, timeout=timeout)
 
     def send_task(self, name: str, *args: Any, **kwargs: Any) -> None:
         """Publish a Celery message straight onto this relay's queue, as any client (or a
