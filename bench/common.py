@@ -57,6 +57,8 @@ class Latency:
     p90: float | None
     p99: float | None
     samples: int
+    cpu_ms: float | None = None
+    """Worker CPU per pushed event over the run, ms."""
 
 
 class Accountant:

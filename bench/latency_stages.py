@@ -22,16 +22,14 @@ after a push" is the take of that push.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import statistics
-import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
-from bench.common import percentile, stop_all
+from bench.common import percentile
+from bench.standalone import relay_fleet
 
 STAGES = ("push", "take", "admission", "post", "settle")
 _TAG = re.compile(r"lat-(\d+)")
@@ -114,32 +112,14 @@ def report(found: dict[int, dict[str, float]]) -> None:
 
 def main() -> None:
     args = _arguments()
-    os.environ.setdefault("BENCH_SF_TOKEN", "bench-sf-token")
-    os.environ.setdefault("BENCH_MD_TOKEN", "bench-md-token")
-    from worker.dev.local_redis import LocalRedis
+    from bench.relay_runs import _paced_pushes
 
-    server = LocalRedis().start()
-    os.environ["REDIS_URL"] = server.url
-    import redis
-
-    from bench.relay_runs import Fleet, _paced_pushes, write_config
-    from bench.targets import start_target
-
-    target = start_target(os.cpu_count() or 1, fine_clock=True)
-    workdir = Path(tempfile.mkdtemp(prefix="relay-stages-"))
-    config = write_config(workdir, target.url("fast"), "s")
-    fleet = Fleet(redis.Redis.from_url(server.url), config, os.cpu_count() or 1, workdir)
-    try:
-        monitor = Monitor(server.url)
+    with relay_fleet("stages", fine_clock=True) as setup:
+        monitor = Monitor(setup.redis_url)
         _paced_pushes(args.rate, int(args.rate * args.seconds))
-        time.sleep(2.0)  # the last settles, and nginx's buffered log is flushed
+        time.sleep(2.0)  # the last settles, and the target's log is written
         monitor.stop()
-        found = stages(monitor.commands, target.arrivals())
-    finally:
-        fleet.stop()
-        target.stop()
-        stop_all()
-        server.stop()
+        found = stages(monitor.commands, setup.target.arrivals())
     report(found)
 
 

@@ -10,20 +10,19 @@ and raw folded stacks beside the bench results. Needs `pip install py-spy` and p
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, stop_all
+from bench.common import ROOT
 from bench.events import make_event, make_events
+from bench.standalone import relay_fleet
 
 
 def _arguments() -> Any:
@@ -41,33 +40,13 @@ def _arguments() -> Any:
 
 def main() -> None:
     args = _arguments()
-    os.environ.setdefault("BENCH_SF_TOKEN", "bench-sf-token")
-    os.environ.setdefault("BENCH_MD_TOKEN", "bench-md-token")
-    from worker.dev.local_redis import LocalRedis
-
-    server = LocalRedis().start()
-    os.environ["REDIS_URL"] = server.url
-    import redis
-
-    from bench.relay_runs import Fleet, write_config
-    from bench.targets import start_target
-
-    target = start_target(os.cpu_count() or 1)
-    workdir = Path(tempfile.mkdtemp(prefix="relay-profile-"))
-    config = write_config(workdir, target.url("fast"), "p")
-    fleet = Fleet(redis.Redis.from_url(server.url), config, os.cpu_count() or 1, workdir)
     args.out.mkdir(parents=True, exist_ok=True)
     raw = args.out / f"profile-{args.mode}.txt"
-    try:
-        record = _record(fleet.processes[0].pid, raw, args)
+    with relay_fleet("profile") as setup:
+        record = _record(setup.fleet.processes[0].pid, raw, args)
         time.sleep(0.5)
         _load(args)
         record.wait(timeout=args.seconds + 60)
-    finally:
-        fleet.stop()
-        target.stop()
-        stop_all()
-        server.stop()
     summarize(raw)
 
 

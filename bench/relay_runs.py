@@ -79,6 +79,9 @@ class LatencyRun:
     p99: float | None
     samples: int
     notes: list[str]
+    cpu_ms: float | None = None
+    """Worker CPU (user and system) per pushed event over the run, ms: what a bundle of one
+    or a few events costs, at this rate."""
 
 
 class Fleet:
@@ -181,6 +184,7 @@ def latency(fleet: Fleet, target: Target, rate: float, seconds: float) -> Latenc
     """
     fleet.reset_counters()
     count = max(1, int(rate * seconds))
+    cpu = fleet.cpu()
     pushed, achieved = _paced_pushes(rate, count)
     notes: list[str] = []
     if achieved < rate * 0.95:
@@ -188,13 +192,14 @@ def latency(fleet: Fleet, target: Target, rate: float, seconds: float) -> Latenc
     accountant = Accountant(fleet.client)
     if not wait_until(lambda: fleet.settled(accountant) >= count, 60, 0.05):
         notes.append("latency run: not every event settled within 60 s")
+    cpu_ms = round((fleet.cpu() - cpu) / count * 1000, 3)
     time.sleep(1.5)  # nginx flushes its buffered access log every second
     arrivals = target.arrivals()
     samples = [(at - ns / 1e9) * 1000 for ns, at in arrivals.items() if ns in pushed]
     if not samples:
         return LatencyRun(rate, None, None, None, 0, [*notes, "no tagged request arrived"])
     p50, p90, p99 = (round(percentile(samples, q), 2) for q in (50, 90, 99))
-    return LatencyRun(rate, p50, p90, p99, len(samples), notes)
+    return LatencyRun(rate, p50, p90, p99, len(samples), notes, cpu_ms)
 
 
 def _paced_pushes(rate: float, count: int) -> tuple[set[int], float]:

@@ -21,7 +21,14 @@ HEADERS = (
     "RSS MB",
     "Redis cmds/event",
 )
-LATENCY_HEADERS = ("pushes/s (share of the loop's rate)", "p50 ms", "p90 ms", "p99 ms", "events")
+LATENCY_HEADERS = (
+    "pushes/s (share of the loop's rate)",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "events",
+    "worker CPU ms/event",
+)
 
 
 def machine() -> dict[str, Any]:
@@ -89,7 +96,12 @@ def format_table(results: list[Result]) -> str:
 
 def format_latency(latencies: list[Latency]) -> str:
     body = [
-        (f"{x.rate:,.0f} ({x.share:.0%})", _cell(x.p50), _cell(x.p90), _cell(x.p99), str(x.samples))
+        (
+            f"{x.rate:,.0f} ({x.share:.0%})",
+            *(_cell(v) for v in (x.p50, x.p90, x.p99)),
+            str(x.samples),
+            "-" if x.cpu_ms is None else f"{x.cpu_ms:.2f}",
+        )
         for x in latencies
     ]
     return _markdown(LATENCY_HEADERS, body) if body else "(no latency runs)"

@@ -125,7 +125,8 @@ def run_latency(
     try:
         for share in LATENCY_SHARES:
             run = latency(fleet, target, loop_rate * share, args.latency_seconds)
-            found.append(Latency(share, round(run.rate, 1), run.p50, run.p90, run.p99, run.samples))
+            rate = round(run.rate, 1)
+            found.append(Latency(share, rate, run.p50, run.p90, run.p99, run.samples, run.cpu_ms))
             for note in run.notes:
                 print(f"  note: latency at {share:.0%}: {note}", flush=True)
             print(f"  latency at {share:.0%} ({run.rate:,.0f}/s): p99 {run.p99} ms", flush=True)
