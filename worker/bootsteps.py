@@ -17,7 +17,7 @@ from celery import bootsteps
 from celery.signals import task_prerun, worker_init
 
 from tasks.envelope import Envelope
-from worker.delivery.settlement import summarize
+from worker.delivery.settlement import summarize, worst
 from worker.intake.feeder import Feeder
 from worker.intake.inflight import RENEWALS, recover_orphans
 from worker.intake.publish import Publisher
@@ -155,7 +155,7 @@ class LaneDelivery:
         # As Celery logs a task's end: the state (a dead letter outranks a retry) and summary;
         # at INFO only when something was parked or dead-lettered, as for attempts (at
         # moderate rates a bundle is an event or two, and its line cost a tenth of its CPU).
-        level = logging.DEBUG if all(o.state == "done" for o in outcomes) else logging.INFO
+        level = logging.DEBUG if worst(outcomes) == "done" else logging.INFO
         if lane_log.isEnabledFor(level):
             keys = [event_key(e.event) for e in envelopes] if task_id else None
             verdict = summarize(outcomes, task_id is not None, keys)

@@ -24,6 +24,11 @@ class Settlement:
     due: float | None = None
 
 
+def worst(settled: list[Settlement]) -> State:
+    """The worst state among `settled`: a dead letter over a retry over done."""
+    return next((s for s in reversed(STATES) if any(p.state == s for p in settled)), "done")
+
+
 def summarize(
     settled: list[Settlement], detail: bool = True, keys: list[str] | None = None
 ) -> Settlement:
@@ -44,19 +49,16 @@ def summarize(
                 f"{key}: {s.summary}" for key, s in zip(named, settled, strict=False)
             )
             summary = mask_text(one_line(f"{summary}; {joined}"))
+    state = worst(settled)
     due = [s.due or 0.0 for s in settled if s.state == "retry"]
-    if any(s.state == "dead" for s in settled):
-        return Settlement("dead", summary)
-    if due:
-        return Settlement("retry", summary, min(due))
-    return Settlement("done", summary)
+    return Settlement(state, summary, min(due) if state == "retry" else None)
 
 
 def merge(parts: list[Settlement]) -> Settlement:
     """The settlement of an event settled in parts: the worst state, every summary, the
     soonest retry."""
     dues = [p.due or 0.0 for p in parts if p.state == "retry"]
-    state: State = next((s for s in reversed(STATES) if any(p.state == s for p in parts)), "done")
+    state = worst(parts)
     due = min(dues) if state == "retry" and dues else None
     return Settlement(state, "; ".join(p.summary for p in parts), due)
 
