@@ -22,6 +22,7 @@ after a push" is the take of that push.
 from __future__ import annotations
 
 import argparse
+import bisect
 import re
 import statistics
 import threading
@@ -83,9 +84,9 @@ def stages(commands: list[tuple[float, str]], arrivals: dict[int, float]) -> dic
                 if at > event["admission"]:
                     event.setdefault("settle", at)
     for ns, event in seen.items():
-        later = [at for at in takes if at >= event.get("push", float("inf"))]
-        if later:
-            event["take"] = later[0]
+        first = bisect.bisect_left(takes, event.get("push", float("inf")))
+        if first < len(takes):  # MONITOR's stamps come in order: the first take after the push
+            event["take"] = takes[first]
         if ns in arrivals:
             event["post"] = arrivals[ns]
     return {ns: e for ns, e in seen.items() if all(s in e for s in STAGES)}
